@@ -1,0 +1,306 @@
+/* apiplatform-cp: the control plane. Opens the RocksDB store, makes sure an
+ * admin token exists (bootstrap: generated on first start and written to
+ * <data-dir>/admin.token, mode 0600), and serves the Admin gRPC service until
+ * SIGTERM or SIGINT, finishing in-flight calls before it exits.
+ * Settings come from flags, or a config file of `name = value` lines using
+ * the same names (flags win). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "ap_log.h"
+#include "ap_rpc.h"
+#include "ap_token.h"
+#include "store.h"
+
+typedef struct {
+    char listen[256];
+    char data_dir[1024];
+    int fsync;
+    char log_level[16];
+    char admin_token_file[1024];
+    char tls_cert[1024], tls_key[1024], tls_ca[1024];
+    int grace_ms;
+} config_t;
+
+/* set by the signal handler, read by the server loop */
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    stop_requested = 1;
+}
+
+static const struct option OPTS[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"data-dir", required_argument, NULL, 'd'},
+    {"fsync", required_argument, NULL, 'f'},
+    {"log-level", required_argument, NULL, 'v'},
+    {"admin-token-file", required_argument, NULL, 'a'},
+    {"tls-cert", required_argument, NULL, 'c'},
+    {"tls-key", required_argument, NULL, 'k'},
+    {"tls-ca", required_argument, NULL, 'C'},
+    {"grace-ms", required_argument, NULL, 'g'},
+    {"config", required_argument, NULL, 'F'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: apiplatform-cp [options]\n"
+           "  --listen ADDR            Admin gRPC address (default 127.0.0.1:7400)\n"
+           "  --data-dir DIR           RocksDB and the bootstrap admin token (default ./data)\n"
+           "  --fsync true|false       sync the write-ahead log on every write (default true)\n"
+           "  --log-level LEVEL        debug, info, warn, error (default info)\n"
+           "  --admin-token-file FILE  accept the admin token in FILE (or env APIP_ADMIN_TOKEN)\n"
+           "                           instead of the bootstrap one\n"
+           "  --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
+           "                           serve TLS; with --tls-ca, require client certificates\n"
+           "  --grace-ms N             how long shutdown waits for in-flight calls (default 5000)\n"
+           "  --config FILE            read `name = value` lines with the names above\n");
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+        return *out = 1, 0;
+    if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+        return *out = 0, 0;
+    return -1;
+}
+
+/* Applies one setting; returns 0, or -1 after printing what is wrong. */
+static int set_option(config_t *c, int opt, const char *name, const char *v)
+{
+    switch (opt) {
+    case 'l':
+        snprintf(c->listen, sizeof(c->listen), "%s", v);
+        break;
+    case 'd':
+        snprintf(c->data_dir, sizeof(c->data_dir), "%s", v);
+        break;
+    case 'f':
+        if (parse_bool(v, &c->fsync) != 0)
+            return fprintf(stderr, "apiplatform-cp: --fsync: expected true or false, got \"%s\"\n",
+                           v),
+                   -1;
+        break;
+    case 'v':
+        if (ap_log_parse_level(v, &(ap_log_level_t){0}) != 0)
+            return fprintf(stderr,
+                           "apiplatform-cp: --log-level: expected debug, info, warn or error\n"),
+                   -1;
+        snprintf(c->log_level, sizeof(c->log_level), "%s", v);
+        break;
+    case 'a':
+        snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%s", v);
+        break;
+    case 'c':
+        snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", v);
+        break;
+    case 'k':
+        snprintf(c->tls_key, sizeof(c->tls_key), "%s", v);
+        break;
+    case 'C':
+        snprintf(c->tls_ca, sizeof(c->tls_ca), "%s", v);
+        break;
+    case 'g':
+        c->grace_ms = atoi(v);
+        break;
+    default:
+        fprintf(stderr, "apiplatform-cp: unknown setting \"%s\"\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_config(config_t *c, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fprintf(stderr, "apiplatform-cp: --config: cannot read %s: %s\n", path,
+                       strerror(errno)),
+               -1;
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = line + strspn(line, " \t");
+        if (*s == '#' || *s == '\n' || *s == '\0') continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            fprintf(stderr, "apiplatform-cp: %s:%d: expected name = value\n", path, lineno);
+            rc = -1;
+            break;
+        }
+        char *name = s, *v = eq + 1;
+        for (char *e = eq; e > name && (e[-1] == ' ' || e[-1] == '\t'); e--)
+            e[-1] = '\0';
+        *eq = '\0';
+        v += strspn(v, " \t");
+        v[strcspn(v, "\r\n")] = '\0';
+        int opt = 0;
+        for (const struct option *o = OPTS; o->name; o++)
+            if (strcmp(o->name, name) == 0 && o->has_arg && o->val != 'F') opt = o->val;
+        if (set_option(c, opt, name, v) != 0) {
+            fprintf(stderr, "apiplatform-cp: in %s:%d\n", path, lineno);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* Decides which admin token is accepted; returns 0 with its hash in out. */
+static int admin_token(const config_t *c, cp_store_t *store, char *out)
+{
+    char tok[1024] = "";
+    const char *env = getenv("APIP_ADMIN_TOKEN");
+    if (c->admin_token_file[0]) {
+        FILE *f = fopen(c->admin_token_file, "r");
+        if (f == NULL || fgets(tok, sizeof(tok), f) == NULL) {
+            fprintf(stderr, "apiplatform-cp: cannot read admin token from %s\n",
+                    c->admin_token_file);
+            if (f) fclose(f);
+            return -1;
+        }
+        fclose(f);
+        tok[strcspn(tok, "\r\n \t")] = '\0';
+    } else if (env != NULL && env[0]) {
+        snprintf(tok, sizeof(tok), "%s", env);
+    }
+    if (tok[0]) {
+        if (strlen(tok) < 16) {
+            fprintf(stderr, "apiplatform-cp: the admin token must be at least 16 characters\n");
+            return -1;
+        }
+        ap_sha256_hex(tok, strlen(tok), out);
+        memset(tok, 0, sizeof(tok));
+        ap_log(AP_LOG_INFO, "admin_token", "source=%s", c->admin_token_file[0] ? "file" : "env");
+        return 0;
+    }
+    size_t len;
+    char *h = cp_store_get(store, "m/admin_sha256", &len);
+    char path[1100];
+    snprintf(path, sizeof(path), "%s/admin.token", c->data_dir);
+    if (h != NULL && len == 64) {
+        memcpy(out, h, 64);
+        out[64] = '\0';
+        free(h);
+        ap_log(AP_LOG_INFO, "admin_token", "source=bootstrap path=%s", path);
+        return 0;
+    }
+    free(h);
+    if (ap_token_generate(AP_TOKEN_ADMIN_PREFIX, tok) != 0)
+        return fprintf(stderr, "apiplatform-cp: the system's random source failed\n"), -1;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, tok, strlen(tok)) != (ssize_t)strlen(tok) || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
+        fprintf(stderr, "apiplatform-cp: cannot write %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    close(fd);
+    ap_sha256_hex(tok, strlen(tok), out);
+    memset(tok, 0, sizeof(tok));
+    char *err = NULL;
+    if (cp_store_put_meta(store, "admin_sha256", out, &err) != 0) {
+        fprintf(stderr, "apiplatform-cp: cannot store the admin token hash: %s\n", err);
+        free(err);
+        return -1;
+    }
+    ap_log(AP_LOG_INFO, "admin_token", "source=bootstrap created=true path=%s", path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    config_t c = {"127.0.0.1:7400", "./data", 1, "info", "", "", "", "", 5000};
+    /* the config file first, so flags override it */
+    for (int i = 1; i < argc; i++) {
+        const char *f = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            f = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            f = argv[i] + 9;
+        if (f != NULL && read_config(&c, f) != 0) return 1;
+    }
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
+        if (opt == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (opt == 'F') continue;
+        if (opt == '?' || set_option(&c, opt, "", optarg) != 0) {
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "apiplatform-cp: unexpected argument \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    ap_log_parse_level(c.log_level, &ap_log_min_level);
+    if (mkdir(c.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "apiplatform-cp: cannot create %s: %s\n", c.data_dir, strerror(errno));
+        return 1;
+    }
+    char dbdir[1100], *err = NULL;
+    snprintf(dbdir, sizeof(dbdir), "%s/db", c.data_dir);
+    cp_store_t *store = cp_store_open(dbdir, c.fsync, &err);
+    if (store == NULL) {
+        fprintf(stderr, "apiplatform-cp: cannot open the store in %s: %s\n", dbdir, err);
+        free(err);
+        return 1;
+    }
+    cp_admin_t admin = {store, ""};
+    if (admin_token(&c, store, admin.admin_hash) != 0) {
+        cp_store_close(store);
+        return 1;
+    }
+    ap_server_opts_t so = {
+        .listen = c.listen,
+        .tls = {c.tls_cert[0] ? c.tls_cert : NULL, c.tls_key[0] ? c.tls_key : NULL,
+                c.tls_ca[0] ? c.tls_ca : NULL, c.tls_ca[0] != 0},
+        .methods = cp_admin_methods,
+        .n_methods = cp_admin_n_methods,
+        .auth = cp_admin_auth,
+        .ctx = &admin,
+    };
+    ap_status_t st;
+    ap_server_t *srv = ap_server_new(&so, &st);
+    if (srv == NULL) {
+        fprintf(stderr, "apiplatform-cp: %s\n", st.message);
+        cp_store_close(store);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char host[256];
+    snprintf(host, sizeof(host), "%s", c.listen);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = '\0';
+    ap_log(AP_LOG_INFO, "listening", "addr=%s:%d tls=%s revision=%llu data_dir=%s fsync=%s", host,
+           ap_server_port(srv), c.tls_cert[0] ? "on" : "off",
+           (unsigned long long)cp_store_revision(store), c.data_dir, c.fsync ? "true" : "false");
+    ap_server_run(srv, &stop_requested, c.grace_ms);
+    ap_server_free(srv);
+    unsigned long long rev = (unsigned long long)cp_store_revision(store);
+    cp_store_close(store);
+    ap_log(AP_LOG_INFO, "stopped", "revision=%llu", rev);
+    return 0;
+}
