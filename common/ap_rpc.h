@@ -67,9 +67,44 @@ typedef struct st_ap_method_t {
     ap_unary_fn fn;
 } ap_method_t;
 
+/* A server-side bidirectional stream. Everything about it happens on the
+ * server's queue thread: callbacks run there, and ap_stream_send/finish must
+ * be called from there (from any callback, or from the tick). */
+typedef struct st_ap_stream_t ap_stream_t;
+
+typedef struct st_ap_stream_method_t {
+    /* full method path */
+    const char *path;
+    /* type of the messages the client sends */
+    const ProtobufCMessageDescriptor *request;
+    /* a new stream: authenticate (ci->authorization, ci->peer_cn) and return 0
+     * to accept, or set st and return -1 to refuse */
+    int (*on_open)(void *ctx, ap_stream_t *s, const ap_call_info_t *ci, ap_status_t *st);
+    /* one message from the client */
+    void (*on_message)(void *ctx, ap_stream_t *s, const ProtobufCMessage *m);
+    /* the stream is over (finished, cancelled, peer gone); s is invalid after */
+    void (*on_end)(void *ctx, ap_stream_t *s);
+} ap_stream_method_t;
+
+/* Queues a message to the client; 0, or -1 if the stream is finishing. */
+int ap_stream_send(ap_stream_t *s, const ProtobufCMessage *m);
+/* Ends the stream with a status once queued messages are sent. */
+void ap_stream_finish(ap_stream_t *s, grpc_status_code code, const char *message);
+/* Messages queued and not yet handed to the transport (back-pressure). */
+size_t ap_stream_queued(const ap_stream_t *s);
+/* What on_open saw (valid until on_end). */
+const ap_call_info_t *ap_stream_info(const ap_stream_t *s);
+void ap_stream_set_data(ap_stream_t *s, void *data);
+void *ap_stream_data(const ap_stream_t *s);
+
 /* Called before every handler; return 0 to let the call through, or set st
  * (UNAUTHENTICATED, PERMISSION_DENIED) and return -1. */
 typedef int (*ap_auth_fn)(void *ctx, const ap_call_info_t *ci, ap_status_t *st);
+
+/* Called after every call with its outcome and how long the handler took
+ * (for access logs and metrics). */
+typedef void (*ap_done_fn)(void *ctx, const ap_call_info_t *ci, const ap_status_t *st,
+                           double handler_ms);
 
 typedef struct st_ap_server_opts_t {
     /* "127.0.0.1:7400"; port 0 picks a free port (see ap_server_port) */
@@ -79,8 +114,14 @@ typedef struct st_ap_server_opts_t {
     int max_recv_bytes;
     const ap_method_t *methods;
     size_t n_methods;
+    const ap_stream_method_t *streams;
+    size_t n_streams;
+    /* called on the queue thread about every 100 ms (may be NULL) */
+    void (*tick)(void *ctx);
     ap_auth_fn auth;
-    /* passed to auth and every handler */
+    /* may be NULL */
+    ap_done_fn done;
+    /* passed to auth, done and every handler */
     void *ctx;
 } ap_server_opts_t;
 

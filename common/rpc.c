@@ -101,10 +101,27 @@ static ProtobufCMessage *unpack(const ProtobufCMessageDescriptor *d, grpc_byte_b
 
 /* ---- server ---- */
 
+/* Every tag posted to the queue starts with its kind, so one loop can drive
+ * unary calls (one batch at a time) and streams (several at once). */
+enum tag_kind { TAG_CALL, TAG_S_RECV, TAG_S_SEND, TAG_S_STATUS, TAG_S_CLOSE };
 enum call_state { CALL_REQUESTED, CALL_RECEIVING, CALL_FINISHING };
 
-typedef struct st_call_t {
+typedef struct st_ap_stream_t call_t;
+
+typedef struct st_tag_t {
+    enum tag_kind kind;
+    call_t *call;
+} tag_t;
+
+typedef struct st_sendq_t {
+    grpc_byte_buffer *bb;
+    struct st_sendq_t *next;
+} sendq_t;
+
+struct st_ap_stream_t {
+    tag_t tag; /* TAG_CALL: the accept and unary batches */
     enum call_state state;
+    ap_server_t *srv;
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
@@ -114,7 +131,22 @@ typedef struct st_call_t {
     int status_set;
     int cancelled;
     char method[256];
-} call_t;
+    /* streams only */
+    const ap_stream_method_t *sm;
+    tag_t t_recv, t_send, t_status, t_close;
+    int refs;      /* batches in flight */
+    int ended;     /* the close batch completed */
+    int finishing; /* a status is due once the queue drains */
+    int status_sent;
+    grpc_status_code fin_code;
+    sendq_t *q_head, *q_tail;
+    size_t queued;
+    grpc_byte_buffer *sending;
+    void *data;
+    char *auth, *peer, *cn;
+    ap_call_info_t ci;
+    call_t *prev, *next; /* the server's open streams */
+};
 
 struct st_ap_server_t {
     ap_server_opts_t opts;
@@ -124,18 +156,21 @@ struct st_ap_server_t {
     int live;    /* calls accepted and not yet freed */
     int pending; /* request slots posted and not yet returned */
     int accepting;
+    call_t *streams;
 };
 
-static char shutdown_tag;
+static tag_t shutdown_tag;
 
 static void post_slot(ap_server_t *srv)
 {
     call_t *c = calloc(1, sizeof(*c));
+    c->tag = (tag_t){TAG_CALL, c};
+    c->srv = srv;
     c->state = CALL_REQUESTED;
     grpc_call_details_init(&c->details);
     grpc_metadata_array_init(&c->md);
-    if (grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq, srv->cq, c) !=
-        GRPC_CALL_OK) {
+    if (grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq, srv->cq,
+                                 &c->tag) != GRPC_CALL_OK) {
         grpc_call_details_destroy(&c->details);
         grpc_metadata_array_destroy(&c->md);
         free(c);
@@ -151,7 +186,16 @@ static void call_free(call_t *c)
     grpc_metadata_array_destroy(&c->md);
     if (c->recv != NULL) grpc_byte_buffer_destroy(c->recv);
     if (c->send != NULL) grpc_byte_buffer_destroy(c->send);
+    if (c->sending != NULL) grpc_byte_buffer_destroy(c->sending);
+    for (sendq_t *q = c->q_head, *n; q != NULL; q = n) {
+        n = q->next;
+        grpc_byte_buffer_destroy(q->bb);
+        free(q);
+    }
     if (c->status_set) grpc_slice_unref(c->status_details);
+    free(c->auth);
+    free(c->cn);
+    if (c->peer) gpr_free(c->peer);
     free(c);
 }
 
@@ -177,7 +221,7 @@ static void finish(ap_server_t *srv, call_t *c, const ProtobufCMessage *resp, ap
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->state = CALL_FINISHING;
-    if (grpc_call_start_batch(c->call, ops, n, c, NULL) != GRPC_CALL_OK) {
+    if (grpc_call_start_batch(c->call, ops, n, &c->tag, NULL) != GRPC_CALL_OK) {
         srv->live--;
         call_free(c);
     }
@@ -187,6 +231,13 @@ static const ap_method_t *find_method(const ap_server_t *srv, const char *path)
 {
     for (size_t i = 0; i < srv->opts.n_methods; i++)
         if (strcmp(srv->opts.methods[i].path, path) == 0) return &srv->opts.methods[i];
+    return NULL;
+}
+
+static const ap_stream_method_t *find_stream(const ap_server_t *srv, const char *path)
+{
+    for (size_t i = 0; i < srv->opts.n_streams; i++)
+        if (strcmp(srv->opts.streams[i].path, path) == 0) return &srv->opts.streams[i];
     return NULL;
 }
 
@@ -224,16 +275,23 @@ static char *peer_cn(grpc_call *call)
     return cn;
 }
 
+/* Fills c->ci from the call's metadata, peer and certificate. */
+static void load_info(call_t *c)
+{
+    c->auth = md_value(&c->md, "authorization");
+    c->peer = grpc_call_get_peer(c->call);
+    c->cn = peer_cn(c->call);
+    c->ci = (ap_call_info_t){c->method, c->auth, c->peer, c->cn, c->details.deadline};
+}
+
 /* The request message has arrived: authorise, run the handler, answer. */
 static void dispatch(ap_server_t *srv, call_t *c)
 {
     ap_status_t st = {GRPC_STATUS_OK, ""};
     const ap_method_t *m = find_method(srv, c->method);
     ProtobufCMessage *req = NULL, *resp = NULL;
-    char *auth = md_value(&c->md, "authorization");
-    char *peer = grpc_call_get_peer(c->call);
-    char *cn = peer_cn(c->call);
-    ap_call_info_t ci = {c->method, auth, peer, cn, c->details.deadline};
+    load_info(c);
+    gpr_timespec t0 = gpr_now(GPR_CLOCK_MONOTONIC);
 
     if (c->recv == NULL) {
         ap_status_set(&st, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
@@ -243,17 +301,211 @@ static void dispatch(ap_server_t *srv, call_t *c)
     } else if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC),
                             gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC)) > 0) {
         ap_status_set(&st, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline passed before the call ran");
-    } else if (srv->opts.auth == NULL || srv->opts.auth(srv->opts.ctx, &ci, &st) == 0) {
-        resp = m->fn(srv->opts.ctx, &ci, req, &st);
+    } else if (srv->opts.auth == NULL || srv->opts.auth(srv->opts.ctx, &c->ci, &st) == 0) {
+        t0 = gpr_now(GPR_CLOCK_MONOTONIC);
+        resp = m->fn(srv->opts.ctx, &c->ci, req, &st);
         if (resp == NULL && st.code == GRPC_STATUS_OK)
             ap_status_set(&st, GRPC_STATUS_INTERNAL, "handler returned nothing");
     }
+    if (srv->opts.done != NULL)
+        srv->opts.done(srv->opts.ctx, &c->ci, &st,
+                       gpr_timespec_to_micros(gpr_time_sub(gpr_now(GPR_CLOCK_MONOTONIC), t0)) /
+                           1000.0);
     finish(srv, c, resp, &st, 0);
     if (resp != NULL) protobuf_c_message_free_unpacked(resp, NULL);
     if (req != NULL) protobuf_c_message_free_unpacked(req, NULL);
-    free(auth);
-    free(cn);
-    gpr_free(peer);
+}
+
+/* ---- server streams ---- */
+
+static void stream_release(call_t *c)
+{
+    if (--c->refs > 0) return;
+    c->srv->live--;
+    call_free(c);
+}
+
+static int stream_batch(call_t *c, grpc_op *ops, size_t n, tag_t *tag)
+{
+    c->refs++;
+    if (grpc_call_start_batch(c->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
+        c->refs--;
+        return -1;
+    }
+    return 0;
+}
+
+static void stream_post_recv(call_t *c, int with_initial)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    if (with_initial) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n++].data.recv_message.recv_message = &c->recv;
+    stream_batch(c, ops, n, &c->t_recv);
+}
+
+static void stream_send_status(call_t *c, int with_initial)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    size_t n = 0;
+    if (with_initial) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = c->fin_code;
+    ops[n++].data.send_status_from_server.status_details = &c->status_details;
+    c->status_sent = 1;
+    stream_batch(c, ops, n, &c->t_status);
+}
+
+static void stream_send_next(call_t *c)
+{
+    if (c->sending != NULL || c->ended) return;
+    if (c->q_head == NULL) {
+        if (c->finishing && !c->status_sent) stream_send_status(c, 0);
+        return;
+    }
+    sendq_t *q = c->q_head;
+    c->q_head = q->next;
+    if (c->q_head == NULL) c->q_tail = NULL;
+    c->queued--;
+    c->sending = q->bb;
+    free(q);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = c->sending;
+    if (stream_batch(c, &op, 1, &c->t_send) != 0) {
+        grpc_byte_buffer_destroy(c->sending);
+        c->sending = NULL;
+    }
+}
+
+int ap_stream_send(ap_stream_t *c, const ProtobufCMessage *m)
+{
+    if (c->ended || c->finishing) return -1;
+    sendq_t *q = calloc(1, sizeof(*q));
+    q->bb = pack(m);
+    if (c->q_tail)
+        c->q_tail->next = q;
+    else
+        c->q_head = q;
+    c->q_tail = q;
+    c->queued++;
+    stream_send_next(c);
+    return 0;
+}
+
+void ap_stream_finish(ap_stream_t *c, grpc_status_code code, const char *message)
+{
+    if (c->ended || c->finishing) return;
+    c->finishing = 1;
+    c->fin_code = code;
+    c->status_details = grpc_slice_from_copied_string(message ? message : "");
+    c->status_set = 1;
+    stream_send_next(c);
+}
+
+size_t ap_stream_queued(const ap_stream_t *c)
+{
+    return c->queued + (c->sending != NULL);
+}
+
+const ap_call_info_t *ap_stream_info(const ap_stream_t *c)
+{
+    return &c->ci;
+}
+
+void ap_stream_set_data(ap_stream_t *c, void *data)
+{
+    c->data = data;
+}
+
+void *ap_stream_data(const ap_stream_t *c)
+{
+    return c->data;
+}
+
+static void stream_open(ap_server_t *srv, call_t *c, const ap_stream_method_t *sm)
+{
+    c->sm = sm;
+    c->t_recv = (tag_t){TAG_S_RECV, c};
+    c->t_send = (tag_t){TAG_S_SEND, c};
+    c->t_status = (tag_t){TAG_S_STATUS, c};
+    c->t_close = (tag_t){TAG_S_CLOSE, c};
+    load_info(c);
+    c->next = srv->streams;
+    if (srv->streams) srv->streams->prev = c;
+    srv->streams = c;
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &c->cancelled;
+    c->refs = 1; /* held until the close batch completes */
+    if (grpc_call_start_batch(c->call, &op, 1, &c->t_close, NULL) != GRPC_CALL_OK) {
+        srv->streams = c->next;
+        if (c->next) c->next->prev = NULL;
+        stream_release(c);
+        return;
+    }
+    ap_status_t st = {GRPC_STATUS_OK, ""};
+    if (!srv->accepting) {
+        ap_status_set(&st, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+    } else if (sm->on_open(srv->opts.ctx, c, &c->ci, &st) == 0) {
+        stream_post_recv(c, 1);
+        return;
+    }
+    c->finishing = 1;
+    c->fin_code = st.code;
+    c->status_details = grpc_slice_from_copied_string(st.message);
+    c->status_set = 1;
+    c->sm = NULL; /* refused: no callbacks */
+    stream_send_status(c, 1);
+}
+
+static void stream_event(ap_server_t *srv, tag_t *t, int success)
+{
+    call_t *c = t->call;
+    switch (t->kind) {
+    case TAG_S_RECV:
+        if (success && !c->ended && !c->finishing) {
+            if (c->recv == NULL) { /* the client half-closed */
+                ap_stream_finish(c, GRPC_STATUS_OK, "");
+            } else {
+                ProtobufCMessage *m = unpack(c->sm->request, c->recv);
+                grpc_byte_buffer_destroy(c->recv);
+                c->recv = NULL;
+                if (m == NULL) {
+                    ap_stream_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "not a valid message");
+                } else {
+                    c->sm->on_message(srv->opts.ctx, c, m);
+                    protobuf_c_message_free_unpacked(m, NULL);
+                    if (!c->ended && !c->finishing) stream_post_recv(c, 0);
+                }
+            }
+        }
+        break;
+    case TAG_S_SEND:
+        grpc_byte_buffer_destroy(c->sending);
+        c->sending = NULL;
+        if (success) stream_send_next(c);
+        break;
+    case TAG_S_STATUS:
+        break;
+    case TAG_S_CLOSE:
+        c->ended = 1;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            srv->streams = c->next;
+        if (c->next) c->next->prev = c->prev;
+        if (c->sm != NULL) c->sm->on_end(srv->opts.ctx, c);
+        break;
+    default:
+        break;
+    }
+    stream_release(c);
 }
 
 static void on_new_call(ap_server_t *srv, call_t *c)
@@ -264,6 +516,11 @@ static void on_new_call(ap_server_t *srv, call_t *c)
     if (n >= sizeof(c->method)) n = sizeof(c->method) - 1;
     memcpy(c->method, GRPC_SLICE_START_PTR(c->details.method), n);
     c->method[n] = '\0';
+    const ap_stream_method_t *sm = find_stream(srv, c->method);
+    if (sm != NULL) {
+        stream_open(srv, c, sm);
+        return;
+    }
     if (find_method(srv, c->method) == NULL) {
         ap_status_t st;
         ap_status_set(&st, GRPC_STATUS_UNIMPLEMENTED, "unknown method %s", c->method);
@@ -276,7 +533,7 @@ static void on_new_call(ap_server_t *srv, call_t *c)
     ops[1].op = GRPC_OP_RECV_MESSAGE;
     ops[1].data.recv_message.recv_message = &c->recv;
     c->state = CALL_RECEIVING;
-    if (grpc_call_start_batch(c->call, ops, 2, c, NULL) != GRPC_CALL_OK) {
+    if (grpc_call_start_batch(c->call, ops, 2, &c->tag, NULL) != GRPC_CALL_OK) {
         srv->live--;
         call_free(c);
     }
@@ -360,27 +617,39 @@ void ap_server_run(ap_server_t *srv, volatile sig_atomic_t *stop, int grace_ms)
 {
     int shutting = 0, shut_done = 0, cancelled = 0;
     gpr_timespec cancel_at = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+    gpr_timespec next_tick = gpr_now(GPR_CLOCK_MONOTONIC);
     while (!shut_done || srv->live > 0 || srv->pending > 0) {
+        gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
         if (*stop && !shutting) {
             shutting = 1;
             srv->accepting = 0;
             grpc_server_shutdown_and_notify(srv->server, srv->cq, &shutdown_tag);
-            cancel_at = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                     gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
+            /* open streams never end by themselves: end them */
+            for (call_t *c = srv->streams; c != NULL; c = c->next)
+                ap_stream_finish(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+            cancel_at = gpr_time_add(now, gpr_time_from_millis(grace_ms, GPR_TIMESPAN));
         }
-        if (shutting && !cancelled && gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), cancel_at) > 0) {
+        if (shutting && !cancelled && gpr_time_cmp(now, cancel_at) > 0) {
             grpc_server_cancel_all_calls(srv->server);
             cancelled = 1;
         }
-        gpr_timespec wait =
-            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN));
+        if (srv->opts.tick != NULL && !shutting && gpr_time_cmp(now, next_tick) >= 0) {
+            srv->opts.tick(srv->opts.ctx);
+            next_tick = gpr_time_add(now, gpr_time_from_millis(100, GPR_TIMESPAN));
+        }
+        gpr_timespec wait = gpr_time_add(now, gpr_time_from_millis(50, GPR_TIMESPAN));
         grpc_event ev = grpc_completion_queue_next(srv->cq, wait, NULL);
         if (ev.type != GRPC_OP_COMPLETE) continue;
-        if (ev.tag == &shutdown_tag) {
+        tag_t *t = ev.tag;
+        if (t == &shutdown_tag) {
             shut_done = 1;
             continue;
         }
-        call_t *c = ev.tag;
+        if (t->kind != TAG_CALL) {
+            stream_event(srv, t, ev.success);
+            continue;
+        }
+        call_t *c = t->call;
         switch (c->state) {
         case CALL_REQUESTED:
             srv->pending--;

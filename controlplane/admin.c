@@ -47,6 +47,18 @@ int cp_admin_auth(void *ctx, const ap_call_info_t *ci, ap_status_t *st)
     return 0;
 }
 
+void cp_admin_log_call(void *ctx, const ap_call_info_t *ci, const ap_status_t *st, double ms)
+{
+    char actor[64], msg[600];
+    actor_of(ci, actor, sizeof(actor));
+    const char *method = strrchr(ci->method, '/');
+    ap_log(st->code == GRPC_STATUS_OK ? AP_LOG_INFO : AP_LOG_WARN, "admin_call",
+           "method=%s code=%s ms=%.3f actor=%s peer=%s%s%s", method ? method + 1 : ci->method,
+           ap_status_name(st->code), ms, ci->authorization ? actor : "-", ci->peer,
+           st->code == GRPC_STATUS_OK ? "" : " error=",
+           st->code == GRPC_STATUS_OK ? "" : ap_log_quote(st->message, msg, sizeof(msg)));
+}
+
 static void *field_ptr(const ProtobufCMessage *m, const char *name)
 {
     const ProtobufCFieldDescriptor *fd =

@@ -20,5 +20,7 @@ extern const ap_method_t cp_admin_methods[];
 extern const size_t cp_admin_n_methods;
 /* Checks the bearer admin token (ap_auth_fn; ctx is a cp_admin_t). */
 int cp_admin_auth(void *ctx, const ap_call_info_t *ci, ap_status_t *st);
+/* Logs one line per call: method, status, duration, actor (ap_done_fn). */
+void cp_admin_log_call(void *ctx, const ap_call_info_t *ci, const ap_status_t *st, double ms);
 
 #endif

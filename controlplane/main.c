@@ -275,6 +275,7 @@ int main(int argc, char **argv)
         .methods = cp_admin_methods,
         .n_methods = cp_admin_n_methods,
         .auth = cp_admin_auth,
+        .done = cp_admin_log_call,
         .ctx = &admin,
     };
     ap_status_t st;

@@ -109,7 +109,8 @@ void cp_store_scan(cp_store_t *s, const char *prefix, const char *start_after, c
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, ro);
     size_t pl = strlen(prefix);
-    if (start_after != NULL && *start_after != '\0')
+    /* begin at whichever comes later: the prefix or start_after */
+    if (start_after != NULL && strcmp(start_after, prefix) > 0)
         rocksdb_iter_seek(it, start_after, strlen(start_after));
     else
         rocksdb_iter_seek(it, prefix, pl);

@@ -14,6 +14,19 @@
         return -1;                                                                                 \
     } while (0)
 
+/* A whole-string decimal number of at most 9 digits (no sign, no spaces);
+ * -1 if s is not one. */
+static long digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 9) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 int cp_valid_name(const char *s, char *err, size_t errlen)
 {
     size_t n = strlen(s);
@@ -100,12 +113,23 @@ int cp_valid_upstream_url(const char *url, const cp_path_template_t *tpl, char *
         host = url + 8;
     else
         FAIL("must be an http:// or https:// URL (got \"%s\")", url);
+    /* it becomes an upstream request line: no white space, CR, LF */
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            FAIL("must not contain white space or control characters");
     size_t hl = strcspn(host, "/?#");
     if (hl == 0) FAIL("must name a host");
     const char *colon = NULL;
     if (host[0] == '[') {
         const char *rb = memchr(host, ']', hl);
         if (rb == NULL) FAIL("has an unclosed '[' in the host");
+        char a6[64];
+        unsigned char buf[16];
+        size_t al = (size_t)(rb - host - 1);
+        if (al == 0 || al >= sizeof(a6)) FAIL("has an empty or over-long IPv6 address");
+        memcpy(a6, host + 1, al);
+        a6[al] = '\0';
+        if (inet_pton(AF_INET6, a6, buf) != 1) FAIL("\"[%s]\" is not an IPv6 address", a6);
         if (rb + 1 < host + hl) colon = rb + 1;
         if (colon && *colon != ':') FAIL("has characters after the IPv6 address");
     } else {
@@ -115,10 +139,8 @@ int cp_valid_upstream_url(const char *url, const cp_path_template_t *tpl, char *
                 FAIL("host contains '%c'", *c);
     }
     if (colon != NULL) {
-        char *endp;
-        long port = strtol(colon + 1, &endp, 10);
-        if (endp == colon + 1 || endp != host + hl || port < 1 || port > 65535)
-            FAIL("port must be 1-65535");
+        long port = digits(colon + 1, (size_t)(host + hl - colon - 1));
+        if (port < 1 || port > 65535) FAIL("port must be 1-65535");
     }
     if (strchr(host + hl, '#')) FAIL("must not contain a fragment");
     for (const char *b = strchr(host + hl, '{'); b != NULL; b = strchr(b + 1, '{')) {
@@ -153,10 +175,8 @@ int cp_valid_cidr(const char *s, char *err, size_t errlen)
     else
         FAIL("\"%s\" is not an IPv4 or IPv6 address", addr);
     if (slash != NULL) {
-        char *endp;
-        long bits = strtol(slash + 1, &endp, 10);
-        if (endp == slash + 1 || *endp != '\0' || bits < 0 || bits > max)
-            FAIL("\"%s\": prefix length must be 0-%d", s, max);
+        long bits = digits(slash + 1, strlen(slash + 1));
+        if (bits < 0 || bits > max) FAIL("\"%s\": prefix length must be 0-%d", s, max);
     }
     return 0;
 }

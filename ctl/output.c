@@ -1,0 +1,278 @@
+/* Printing the Admin API's answers. -o json prints the response message as
+ * JSON (a list as one array of every page's items) for pipelines; table mode
+ * is for people: "field: value" lines, a noun's list table, or a one-line
+ * outcome, with enums by short name and *_time fields as RFC 3339 UTC. */
+#include "ctl.h"
+
+#include "ap_msg.h"
+#include "apiplatform/v1/admin.pb-c.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const ProtobufCMessage *ctl_sub(const ProtobufCMessage *m, const char *name)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED ||
+        !ap_msg_has(m, name))
+        return NULL;
+    return *(ProtobufCMessage *const *)((const char *)m + f->offset);
+}
+
+/* The messages of a repeated message field ("items" of a list page). */
+static ProtobufCMessage *const *repeated(const ProtobufCMessage *m, const char *name, size_t *n)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, name);
+    *n = ap_msg_count(m, name);
+    return *(ProtobufCMessage *const *const *)((const char *)m + f->offset);
+}
+
+static void put_time(FILE *out, int64_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+    if (t == 0)
+        fputs("-", out);
+    else if (gmtime_r(&tt, &tm) != NULL && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        fputs(buf, out);
+    else
+        fprintf(out, "%" PRId64, t);
+}
+
+static int is_time(const ProtobufCFieldDescriptor *f)
+{
+    size_t len = strlen(f->name);
+    return len > 5 && strcmp(f->name + len - 5, "_time") == 0;
+}
+
+/* One value as people read it. */
+static void put_value(FILE *out, const ProtobufCFieldDescriptor *f, const void *v)
+{
+    char buf[64];
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        fputs(*(char *const *)v, out);
+        break;
+    case PROTOBUF_C_TYPE_BYTES: {
+        const ProtobufCBinaryData *b = v;
+        if (b->len > 0) fwrite(b->data, 1, b->len, out);
+        break;
+    }
+    case PROTOBUF_C_TYPE_BOOL:
+        fputs(*(const protobuf_c_boolean *)v ? "true" : "false", out);
+        break;
+    case PROTOBUF_C_TYPE_ENUM:
+        fputs(ap_msg_enum_short(f->descriptor, *(const int *)v, buf, sizeof(buf)), out);
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        fprintf(out, "%g", *(const float *)v);
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        fprintf(out, "%g", *(const double *)v);
+        break;
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        fprintf(out, "%" PRId32, *(const int32_t *)v);
+        break;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        fprintf(out, "%" PRIu32, *(const uint32_t *)v);
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        if (is_time(f))
+            put_time(out, *(const int64_t *)v);
+        else
+            fprintf(out, "%" PRId64, *(const int64_t *)v);
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        fprintf(out, "%" PRIu64, *(const uint64_t *)v);
+        break;
+    case PROTOBUF_C_TYPE_MESSAGE: {
+        json_t *j = ap_msg_to_json(*(ProtobufCMessage *const *)v);
+        json_dumpf(j, out, JSON_COMPACT);
+        json_decref(j);
+        break;
+    }
+    }
+}
+
+/* A field's value; a string list comma-separated, as the flags take it. */
+static void put_field(FILE *out, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+        put_value(out, f, (const char *)m + f->offset);
+    } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+        for (size_t i = 0; i < ap_msg_count(m, f->name); i++)
+            fprintf(out, "%s%s", i > 0 ? "," : "", ap_msg_get_str_at(m, f->name, i));
+    } else {
+        /* other lists are rare in the API; JSON shows them exactly */
+        json_t *j = ap_msg_to_json(m);
+        json_dumpf(json_object_get(j, f->name), out, JSON_COMPACT);
+        json_decref(j);
+    }
+}
+
+/* A field's value as text (malloc'd); "" for an unselected oneof member. */
+static char *field_text(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    char *s = NULL;
+    size_t len;
+    FILE *out = open_memstream(&s, &len);
+    if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || ap_msg_has(m, f->name)) put_field(out, m, f);
+    fclose(out);
+    return s;
+}
+
+/* "field: value" lines; nested messages as "target.url: ...". */
+static void print_fields(const ProtobufCMessage *m, const char *prefix)
+{
+    for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED) {
+            const ProtobufCMessage *sub = ctl_sub(m, f->name);
+            char nested[128];
+            snprintf(nested, sizeof(nested), "%s%s.", prefix, f->name);
+            if (sub != NULL) print_fields(sub, nested);
+        } else if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) || ap_msg_has(m, f->name)) {
+            char *s = field_text(m, f);
+            printf("%s%s:%s%s\n", prefix, f->name, s[0] ? " " : "", s);
+            free(s);
+        }
+    }
+}
+
+/* A list cell: the column's own formatter or the field as `get` shows it;
+ * "-" for nothing so columns stay countable. */
+static char *cell(const ctl_column_t *col, const ProtobufCMessage *item)
+{
+    char *s = col->cell != NULL ? col->cell(item, col->path)
+                                : field_text(item, protobuf_c_message_descriptor_get_field_by_name(
+                                                       item->descriptor, col->path));
+    if (s != NULL && s[0] != '\0') return s;
+    free(s);
+    return strdup("-");
+}
+
+/* Characters, not bytes, so UTF-8 names keep the columns straight. */
+static int display_width(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages, size_t npages)
+{
+    size_t ncols = 0, nrows = 1, r = 1, n;
+    while (cols[ncols].header != NULL)
+        ncols++;
+    for (size_t p = 0; p < npages; p++)
+        nrows += ap_msg_count(pages[p], "items");
+    char **cells = calloc(ncols * nrows, sizeof(*cells));
+    int *width = calloc(ncols, sizeof(*width));
+
+    for (size_t c = 0; c < ncols; c++)
+        cells[c] = strdup(cols[c].header);
+    for (size_t p = 0; p < npages; p++) {
+        ProtobufCMessage *const *items = repeated(pages[p], "items", &n);
+        for (size_t i = 0; i < n; i++, r++)
+            for (size_t c = 0; c < ncols; c++)
+                cells[r * ncols + c] = cell(&cols[c], items[i]);
+    }
+    for (size_t i = 0; i < ncols * nrows; i++)
+        if (display_width(cells[i]) > width[i % ncols]) width[i % ncols] = display_width(cells[i]);
+    for (size_t i = 0; i < ncols * nrows; i++) {
+        size_t c = i % ncols;
+        fputs(cells[i], stdout);
+        if (c + 1 < ncols)
+            printf("%*s", width[c] - display_width(cells[i]) + 2, "");
+        else
+            putchar('\n');
+        free(cells[i]);
+    }
+    free(cells);
+    free(width);
+}
+
+static void print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(s);
+    free(s);
+    json_decref(j);
+}
+
+/* The deleted resource is the change of the noun's kind with op DELETE;
+ * whatever else the delete changed (--cascade) is listed under it. */
+static void print_deleted(const ctl_cli_t *cli, const Apiplatform__V1__DeleteResponse *d)
+{
+    const char *id = ap_msg_get_str(cli->req, "id");
+    size_t main_change = d->n_changes;
+    char op[16];
+    for (size_t i = 0; i < d->n_changes && main_change == d->n_changes; i++) {
+        if (strcmp(d->changes[i]->kind, cli->noun->name) == 0 &&
+            d->changes[i]->op == APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_DELETE) {
+            main_change = i;
+            id = d->changes[i]->id;
+        }
+    }
+    printf("deleted %s (revision %" PRIu64 ")\n", id, d->revision);
+    for (size_t i = 0; i < d->n_changes; i++)
+        if (i != main_change)
+            printf("  %s %s %s\n",
+                   ap_msg_enum_short(&apiplatform__v1__change_op__descriptor, d->changes[i]->op, op,
+                                     sizeof(op)),
+                   d->changes[i]->kind, d->changes[i]->id);
+}
+
+void ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n)
+{
+    const ProtobufCMessage *resp = resps[0];
+    if (cli->verb->show == CTL_SHOW_LIST && cli->json) {
+        json_t *all = json_array();
+        for (size_t p = 0; p < n; p++) {
+            size_t count;
+            ProtobufCMessage *const *items = repeated(resps[p], "items", &count);
+            for (size_t i = 0; i < count; i++)
+                json_array_append_new(all, ap_msg_to_json(items[i]));
+        }
+        print_json(all);
+        return;
+    }
+    if (cli->json) {
+        print_json(ap_msg_to_json(resp));
+        return;
+    }
+    switch (cli->verb->show) {
+    case CTL_SHOW_FIELDS:
+        print_fields(resp, "");
+        break;
+    case CTL_SHOW_LIST:
+        print_table(cli->noun->columns, resps, n);
+        break;
+    case CTL_SHOW_DELETED:
+        print_deleted(cli, (const Apiplatform__V1__DeleteResponse *)resp);
+        break;
+    case CTL_SHOW_SECRET: {
+        const Apiplatform__V1__IssueTokenResponse *r =
+            (const Apiplatform__V1__IssueTokenResponse *)resp;
+        if (r->token != NULL) print_fields(&r->token->base, "");
+        printf("secret: %s\n", r->secret);
+        fputs("apictl: store this token now; it cannot be shown again\n", stderr);
+        break;
+    }
+    case CTL_SHOW_REVISION:
+        printf("%" PRIu64 "\n", ((const Apiplatform__V1__GetRevisionResponse *)resp)->revision);
+        break;
+    }
+}
