@@ -84,6 +84,8 @@ typedef struct st_ap_stream_method_t {
     void (*on_message)(void *ctx, ap_stream_t *s, const ProtobufCMessage *m);
     /* the stream is over (finished, cancelled, peer gone); s is invalid after */
     void (*on_end)(void *ctx, ap_stream_t *s);
+    /* passed to the callbacks instead of the server's ctx when non-NULL */
+    void *ctx;
 } ap_stream_method_t;
 
 /* Queues a message to the client; 0, or -1 if the stream is finishing. */
@@ -153,5 +155,23 @@ void ap_channel_free(ap_channel_t *ch);
 grpc_status_code ap_unary_call(ap_channel_t *ch, const char *method, const ProtobufCMessage *req,
                                const ProtobufCMessageDescriptor *resp_desc, const char *bearer,
                                int timeout_ms, ProtobufCMessage **resp, ap_status_t *st);
+
+/* A client-side bidirectional stream, used from one thread with blocking
+ * calls (the data plane's sync thread). */
+typedef struct st_ap_client_stream_t ap_client_stream_t;
+
+/* Opens a stream; NULL with st set when the server cannot be reached in
+ * timeout_ms. */
+ap_client_stream_t *ap_client_stream_open(ap_channel_t *ch, const char *method, const char *bearer,
+                                          int timeout_ms, ap_status_t *st);
+/* Sends one message; 0, or -1 with st set when the stream is broken. */
+int ap_client_stream_send(ap_client_stream_t *cs, const ProtobufCMessage *m, ap_status_t *st);
+/* Waits up to timeout_ms for a message: 1 with *out set (free with
+ * protobuf_c_message_free_unpacked), 0 on timeout (call again), -1 when the
+ * stream has ended (st = the server's final status). */
+int ap_client_stream_recv(ap_client_stream_t *cs, const ProtobufCMessageDescriptor *d,
+                          ProtobufCMessage **out, int timeout_ms, ap_status_t *st);
+/* Cancels the stream if still open and frees it. */
+void ap_client_stream_close(ap_client_stream_t *cs);
 
 #endif

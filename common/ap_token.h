@@ -10,6 +10,7 @@
 
 #define AP_TOKEN_API_PREFIX "apt_"   /* API tokens callers present */
 #define AP_TOKEN_ADMIN_PREFIX "apa_" /* admin tokens apictl presents */
+#define AP_TOKEN_NODE_PREFIX "apn_"  /* node tokens data planes present */
 #define AP_TOKEN_MAXLEN 64
 #define AP_TOKEN_DISPLAY_LEN 12 /* characters of the secret shown in lists */
 

@@ -452,7 +452,7 @@ static void stream_open(ap_server_t *srv, call_t *c, const ap_stream_method_t *s
     ap_status_t st = {GRPC_STATUS_OK, ""};
     if (!srv->accepting) {
         ap_status_set(&st, GRPC_STATUS_UNAVAILABLE, "server shutting down");
-    } else if (sm->on_open(srv->opts.ctx, c, &c->ci, &st) == 0) {
+    } else if (sm->on_open(sm->ctx ? sm->ctx : srv->opts.ctx, c, &c->ci, &st) == 0) {
         stream_post_recv(c, 1);
         return;
     }
@@ -479,7 +479,7 @@ static void stream_event(ap_server_t *srv, tag_t *t, int success)
                 if (m == NULL) {
                     ap_stream_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "not a valid message");
                 } else {
-                    c->sm->on_message(srv->opts.ctx, c, m);
+                    c->sm->on_message(c->sm->ctx ? c->sm->ctx : srv->opts.ctx, c, m);
                     protobuf_c_message_free_unpacked(m, NULL);
                     if (!c->ended && !c->finishing) stream_post_recv(c, 0);
                 }
@@ -500,7 +500,7 @@ static void stream_event(ap_server_t *srv, tag_t *t, int success)
         else
             srv->streams = c->next;
         if (c->next) c->next->prev = c->prev;
-        if (c->sm != NULL) c->sm->on_end(srv->opts.ctx, c);
+        if (c->sm != NULL) c->sm->on_end(c->sm->ctx ? c->sm->ctx : srv->opts.ctx, c);
         break;
     default:
         break;
@@ -575,8 +575,8 @@ ap_server_t *ap_server_new(const ap_server_opts_t *opts, ap_status_t *st)
          GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          {.integer = 1000}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
-        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 10000}},
-        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 5000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 2000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 2000}},
     };
     grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
     srv->server = grpc_server_create(&ca, NULL);
@@ -714,10 +714,17 @@ ap_channel_t *ap_channel_new(const char *target, const ap_tls_t *tls, ap_status_
     } else {
         creds = grpc_insecure_credentials_create();
     }
+    /* keepalives so a stream to a vanished server fails within seconds */
     grpc_arg args[] = {
         {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, {.integer = 256 << 20}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 2000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 2000}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, {.integer = 0}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, {.integer = 200}},
+        {GRPC_ARG_INTEGER, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, {.integer = 2000}},
     };
-    grpc_channel_args ca = {1, args};
+    grpc_channel_args ca = {sizeof(args) / sizeof(args[0]), args};
     ap_channel_t *ch = calloc(1, sizeof(*ch));
     ch->channel = grpc_channel_create(target, creds, &ca);
     grpc_channel_credentials_release(creds);
@@ -811,4 +818,156 @@ grpc_status_code ap_unary_call(ap_channel_t *ch, const char *method, const Proto
     gpr_free(authval);
     grpc_call_unref(call);
     return st->code;
+}
+
+/* ---- client streams ---- */
+
+struct st_ap_client_stream_t {
+    grpc_call *call;
+    grpc_completion_queue *cq;
+    grpc_metadata md;
+    int has_md;
+    char *authval;
+    /* the status batch, posted first, completes when the call ends */
+    char t_status, t_op, t_recv;
+    grpc_status_code code;
+    grpc_slice details;
+    grpc_metadata_array trail;
+    int status_done;
+    grpc_byte_buffer *recv;
+    int recv_pending;
+};
+
+static int cs_wait(ap_client_stream_t *cs, void *tag, int timeout_ms)
+{
+    gpr_timespec d = timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                    : gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                                   gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    grpc_event ev = grpc_completion_queue_pluck(cs->cq, tag, d, NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) return 0;
+    return ev.success ? 1 : -1;
+}
+
+static void cs_final_status(ap_client_stream_t *cs, ap_status_t *st)
+{
+    if (!cs->status_done) {
+        grpc_call_cancel(cs->call, NULL);
+        cs_wait(cs, &cs->t_status, -1);
+        cs->status_done = 1;
+    }
+    st->code = cs->code;
+    size_t dl = GRPC_SLICE_LENGTH(cs->details);
+    if (dl >= sizeof(st->message)) dl = sizeof(st->message) - 1;
+    memcpy(st->message, GRPC_SLICE_START_PTR(cs->details), dl);
+    st->message[dl] = '\0';
+    if (st->code == GRPC_STATUS_OK)
+        ap_status_set(st, GRPC_STATUS_UNAVAILABLE, "the server ended the stream");
+}
+
+ap_client_stream_t *ap_client_stream_open(ap_channel_t *ch, const char *method, const char *bearer,
+                                          int timeout_ms, ap_status_t *st)
+{
+    ap_client_stream_t *cs = calloc(1, sizeof(*cs));
+    cs->cq = grpc_completion_queue_create_for_pluck(NULL);
+    cs->details = grpc_empty_slice();
+    grpc_metadata_array_init(&cs->trail);
+    cs->call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cs->cq,
+                                        grpc_slice_from_static_string(method), NULL,
+                                        gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (bearer != NULL && *bearer != '\0') {
+        gpr_asprintf(&cs->authval, "Bearer %s", bearer);
+        cs->md.key = grpc_slice_from_static_string("authorization");
+        cs->md.value = grpc_slice_from_copied_string(cs->authval);
+        cs->has_md = 1;
+    }
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.status = &cs->code;
+    op.data.recv_status_on_client.status_details = &cs->details;
+    op.data.recv_status_on_client.trailing_metadata = &cs->trail;
+    grpc_call_start_batch(cs->call, &op, 1, &cs->t_status, NULL);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = cs->has_md;
+    ops[0].data.send_initial_metadata.metadata = &cs->md;
+    if (grpc_call_start_batch(cs->call, ops, 1, &cs->t_op, NULL) != GRPC_CALL_OK ||
+        cs_wait(cs, &cs->t_op, timeout_ms) != 1) {
+        ap_status_set(st, GRPC_STATUS_UNAVAILABLE, "cannot open the stream");
+        ap_client_stream_close(cs);
+        return NULL;
+    }
+    return cs;
+}
+
+int ap_client_stream_send(ap_client_stream_t *cs, const ProtobufCMessage *m, ap_status_t *st)
+{
+    grpc_byte_buffer *bb = pack(m);
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    int ok = grpc_call_start_batch(cs->call, &op, 1, &cs->t_op, NULL) == GRPC_CALL_OK &&
+             cs_wait(cs, &cs->t_op, -1) == 1;
+    grpc_byte_buffer_destroy(bb);
+    if (!ok) {
+        cs_final_status(cs, st);
+        return -1;
+    }
+    return 0;
+}
+
+int ap_client_stream_recv(ap_client_stream_t *cs, const ProtobufCMessageDescriptor *d,
+                          ProtobufCMessage **out, int timeout_ms, ap_status_t *st)
+{
+    *out = NULL;
+    if (!cs->recv_pending) {
+        grpc_op op;
+        memset(&op, 0, sizeof(op));
+        op.op = GRPC_OP_RECV_MESSAGE;
+        op.data.recv_message.recv_message = &cs->recv;
+        if (grpc_call_start_batch(cs->call, &op, 1, &cs->t_recv, NULL) != GRPC_CALL_OK) {
+            cs_final_status(cs, st);
+            return -1;
+        }
+        cs->recv_pending = 1;
+    }
+    int r = cs_wait(cs, &cs->t_recv, timeout_ms);
+    if (r == 0) return 0;
+    cs->recv_pending = 0;
+    if (r < 0 || cs->recv == NULL) {
+        cs_final_status(cs, st);
+        return -1;
+    }
+    *out = unpack(d, cs->recv);
+    grpc_byte_buffer_destroy(cs->recv);
+    cs->recv = NULL;
+    if (*out == NULL) {
+        ap_status_set(st, GRPC_STATUS_INTERNAL, "the server sent a message that is not a %s",
+                      d->name);
+        return -1;
+    }
+    return 1;
+}
+
+void ap_client_stream_close(ap_client_stream_t *cs)
+{
+    if (cs == NULL) return;
+    grpc_call_cancel(cs->call, NULL);
+    if (cs->recv_pending) cs_wait(cs, &cs->t_recv, -1);
+    if (!cs->status_done) cs_wait(cs, &cs->t_status, -1);
+    if (cs->recv != NULL) grpc_byte_buffer_destroy(cs->recv);
+    grpc_call_unref(cs->call);
+    grpc_completion_queue_shutdown(cs->cq);
+    while (
+        grpc_completion_queue_pluck(cs->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+        GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cs->cq);
+    grpc_slice_unref(cs->details);
+    grpc_metadata_array_destroy(&cs->trail);
+    if (cs->has_md) grpc_slice_unref(cs->md.value);
+    gpr_free(cs->authval);
+    free(cs);
 }

@@ -47,8 +47,10 @@ int cp_admin_auth(void *ctx, const ap_call_info_t *ci, ap_status_t *st)
     return 0;
 }
 
-void cp_admin_log_call(void *ctx, const ap_call_info_t *ci, const ap_status_t *st, double ms)
+void cp_admin_done(void *ctx, const ap_call_info_t *ci, const ap_status_t *st, double ms)
 {
+    cp_admin_t *a = ctx;
+    if (st->code == GRPC_STATUS_OK && a->sync != NULL) cp_sync_notify(a->sync);
     char actor[64], msg[600];
     actor_of(ci, actor, sizeof(actor));
     const char *method = strrchr(ci->method, '/');
@@ -404,6 +406,16 @@ static ProtobufCMessage *get_revision(void *ctx, const ap_call_info_t *ci,
     return &r->base;
 }
 
+static ProtobufCMessage *list_nodes(void *ctx, const ap_call_info_t *ci,
+                                    const ProtobufCMessage *req, ap_status_t *st)
+{
+    cp_admin_t *a = ctx;
+    Apiplatform__V1__ListNodesResponse *r = calloc(1, sizeof(*r));
+    apiplatform__v1__list_nodes_response__init(r);
+    if (a->sync != NULL) r->n_items = cp_sync_nodes(a->sync, &r->items);
+    return &r->base;
+}
+
 /* ---- the table ---- */
 
 #define SVC "/apiplatform.v1.Admin/"
@@ -437,5 +449,6 @@ const ap_method_t cp_admin_methods[] = {
     {SVC "GetSettings", &apiplatform__v1__get_settings_request__descriptor, get_settings},
     {SVC "UpdateSettings", &apiplatform__v1__update_settings_request__descriptor, update_settings},
     {SVC "GetRevision", &apiplatform__v1__get_revision_request__descriptor, get_revision},
+    {SVC "ListNodes", &apiplatform__v1__list_nodes_request__descriptor, list_nodes},
 };
 const size_t cp_admin_n_methods = sizeof(cp_admin_methods) / sizeof(cp_admin_methods[0]);

@@ -2,6 +2,7 @@
  * admin token exists (bootstrap: generated on first start and written to
  * <data-dir>/admin.token, mode 0600), and serves the Admin gRPC service until
  * SIGTERM or SIGINT, finishing in-flight calls before it exits.
+ * It also serves the Sync service data planes stream their config from.
  * Settings come from flags, or a config file of `name = value` lines using
  * the same names (flags win). */
 #include <errno.h>
@@ -26,6 +27,8 @@ typedef struct {
     int fsync;
     char log_level[16];
     char admin_token_file[1024];
+    char node_token_file[1024];
+    int test_hooks;
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
     int grace_ms;
 } config_t;
@@ -44,6 +47,8 @@ static const struct option OPTS[] = {
     {"fsync", required_argument, NULL, 'f'},
     {"log-level", required_argument, NULL, 'v'},
     {"admin-token-file", required_argument, NULL, 'a'},
+    {"node-token-file", required_argument, NULL, 'n'},
+    {"test-hooks", no_argument, NULL, 'T'},
     {"tls-cert", required_argument, NULL, 'c'},
     {"tls-key", required_argument, NULL, 'k'},
     {"tls-ca", required_argument, NULL, 'C'},
@@ -160,16 +165,26 @@ static int read_config(config_t *c, const char *path)
     return rc;
 }
 
-/* Decides which admin token is accepted; returns 0 with its hash in out. */
-static int admin_token(const config_t *c, cp_store_t *store, char *out)
+/* Which secret a kind of caller must present: the one in `file`, else in
+ * env, else the bootstrap one (made on first start, written to
+ * <data-dir>/<name>.token with mode 0600; only its hash is kept in the
+ * store). Returns 0 with the hex SHA-256 in out. */
+typedef struct {
+    const char *name;   /* "admin", "node" */
+    const char *file;   /* flag value, "" = none */
+    const char *env;    /* environment variable */
+    const char *prefix; /* AP_TOKEN_*_PREFIX */
+} secret_src_t;
+
+static int secret_hash(const config_t *c, cp_store_t *store, const secret_src_t *src, char *out)
 {
     char tok[1024] = "";
-    const char *env = getenv("APIP_ADMIN_TOKEN");
-    if (c->admin_token_file[0]) {
-        FILE *f = fopen(c->admin_token_file, "r");
+    const char *env = getenv(src->env);
+    if (src->file[0]) {
+        FILE *f = fopen(src->file, "r");
         if (f == NULL || fgets(tok, sizeof(tok), f) == NULL) {
-            fprintf(stderr, "apiplatform-cp: cannot read admin token from %s\n",
-                    c->admin_token_file);
+            fprintf(stderr, "apiplatform-cp: cannot read the %s token from %s\n", src->name,
+                    src->file);
             if (f) fclose(f);
             return -1;
         }
@@ -180,27 +195,30 @@ static int admin_token(const config_t *c, cp_store_t *store, char *out)
     }
     if (tok[0]) {
         if (strlen(tok) < 16) {
-            fprintf(stderr, "apiplatform-cp: the admin token must be at least 16 characters\n");
+            fprintf(stderr, "apiplatform-cp: the %s token must be at least 16 characters\n",
+                    src->name);
             return -1;
         }
         ap_sha256_hex(tok, strlen(tok), out);
         memset(tok, 0, sizeof(tok));
-        ap_log(AP_LOG_INFO, "admin_token", "source=%s", c->admin_token_file[0] ? "file" : "env");
+        ap_log(AP_LOG_INFO, "secret", "kind=%s source=%s", src->name,
+               src->file[0] ? "file" : "env");
         return 0;
     }
+    char meta[64], path[1100];
+    snprintf(meta, sizeof(meta), "m/%s_sha256", src->name);
+    snprintf(path, sizeof(path), "%s/%s.token", c->data_dir, src->name);
     size_t len;
-    char *h = cp_store_get(store, "m/admin_sha256", &len);
-    char path[1100];
-    snprintf(path, sizeof(path), "%s/admin.token", c->data_dir);
+    char *h = cp_store_get(store, meta, &len);
     if (h != NULL && len == 64) {
         memcpy(out, h, 64);
         out[64] = '\0';
         free(h);
-        ap_log(AP_LOG_INFO, "admin_token", "source=bootstrap path=%s", path);
+        ap_log(AP_LOG_INFO, "secret", "kind=%s source=bootstrap path=%s", src->name, path);
         return 0;
     }
     free(h);
-    if (ap_token_generate(AP_TOKEN_ADMIN_PREFIX, tok) != 0)
+    if (ap_token_generate(src->prefix, tok) != 0)
         return fprintf(stderr, "apiplatform-cp: the system's random source failed\n"), -1;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0 || write(fd, tok, strlen(tok)) != (ssize_t)strlen(tok) || write(fd, "\n", 1) != 1 ||
@@ -213,18 +231,18 @@ static int admin_token(const config_t *c, cp_store_t *store, char *out)
     ap_sha256_hex(tok, strlen(tok), out);
     memset(tok, 0, sizeof(tok));
     char *err = NULL;
-    if (cp_store_put_meta(store, "admin_sha256", out, &err) != 0) {
-        fprintf(stderr, "apiplatform-cp: cannot store the admin token hash: %s\n", err);
+    if (cp_store_put_meta(store, meta + 2, out, &err) != 0) {
+        fprintf(stderr, "apiplatform-cp: cannot store the %s token hash: %s\n", src->name, err);
         free(err);
         return -1;
     }
-    ap_log(AP_LOG_INFO, "admin_token", "source=bootstrap created=true path=%s", path);
+    ap_log(AP_LOG_INFO, "secret", "kind=%s source=bootstrap created=true path=%s", src->name, path);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    config_t c = {"127.0.0.1:7400", "./data", 1, "info", "", "", "", "", 5000};
+    config_t c = {"127.0.0.1:7400", "./data", 1, "info", "", "", 0, "", "", "", 5000};
     /* the config file first, so flags override it */
     for (int i = 1; i < argc; i++) {
         const char *f = NULL;
@@ -263,11 +281,19 @@ int main(int argc, char **argv)
         free(err);
         return 1;
     }
-    cp_admin_t admin = {store, ""};
-    if (admin_token(&c, store, admin.admin_hash) != 0) {
+    cp_admin_t admin = {store, "", NULL};
+    char node_hash[65];
+    secret_src_t admin_src = {"admin", c.admin_token_file, "APIP_ADMIN_TOKEN",
+                              AP_TOKEN_ADMIN_PREFIX};
+    secret_src_t node_src = {"node", c.node_token_file, "APIP_NODE_TOKEN", AP_TOKEN_NODE_PREFIX};
+    if (secret_hash(&c, store, &admin_src, admin.admin_hash) != 0 ||
+        secret_hash(&c, store, &node_src, node_hash) != 0) {
         cp_store_close(store);
         return 1;
     }
+    admin.sync = cp_sync_new(store, node_hash, c.test_hooks);
+    ap_stream_method_t sync_row = cp_sync_stream_method;
+    sync_row.ctx = admin.sync;
     ap_server_opts_t so = {
         .listen = c.listen,
         .tls = {c.tls_cert[0] ? c.tls_cert : NULL, c.tls_key[0] ? c.tls_key : NULL,
@@ -275,7 +301,9 @@ int main(int argc, char **argv)
         .methods = cp_admin_methods,
         .n_methods = cp_admin_n_methods,
         .auth = cp_admin_auth,
-        .done = cp_admin_log_call,
+        .streams = &sync_row,
+        .n_streams = 1,
+        .done = cp_admin_done,
         .ctx = &admin,
     };
     ap_status_t st;
@@ -300,6 +328,7 @@ int main(int argc, char **argv)
            (unsigned long long)cp_store_revision(store), c.data_dir, c.fsync ? "true" : "false");
     ap_server_run(srv, &stop_requested, c.grace_ms);
     ap_server_free(srv);
+    cp_sync_free(admin.sync);
     unsigned long long rev = (unsigned long long)cp_store_revision(store);
     cp_store_close(store);
     ap_log(AP_LOG_INFO, "stopped", "revision=%llu", rev);

@@ -438,6 +438,28 @@ static const ctl_verb_t revision_verbs[] = {{NULL,
                                              CTL_SHOW_REVISION},
                                             {NULL}};
 
+static const ctl_verb_t nodes_verbs[] = {{NULL,
+                                          "",
+                                          "list the data-plane nodes and what they hold",
+                                          "ListNodes",
+                                          D(list_nodes_request),
+                                          D(list_nodes_response),
+                                          NULL,
+                                          {NULL},
+                                          CTL_SHOW_LIST},
+                                         {NULL}};
+
+static const ctl_column_t nodes_columns[] = {{"NODE", "node_id"},
+                                             {"CONNECTED", "connected"},
+                                             {"REVISION", "revision"},
+                                             {"PENDING", "pending_revision"},
+                                             {"NACK", "nack_revision"},
+                                             {"NACK ERROR", "nack_error"},
+                                             {"ADDRESS", "address"},
+                                             {"LAST SEEN", "last_seen_time"},
+                                             {"VERSION", "build_version"},
+                                             {NULL}};
+
 const ctl_noun_t ctl_nouns[] = {
     {"collection", "versioned groups of endpoints served under one path", collection_verbs,
      collection_columns},
@@ -449,4 +471,6 @@ const ctl_noun_t ctl_nouns[] = {
     {"token", "API tokens of access profiles", token_verbs, token_columns},
     {"settings", "platform-wide settings", settings_verbs},
     {"revision", "the configuration's current revision", revision_verbs},
+    {"nodes", "data-plane nodes: connected, revision held, last refusal", nodes_verbs,
+     nodes_columns},
     {NULL}};
