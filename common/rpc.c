@@ -575,6 +575,8 @@ ap_server_t *ap_server_new(const ap_server_opts_t *opts, ap_status_t *st)
          GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
          {.integer = 1000}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, {.integer = 1}},
+        /* a second server on a busy port must fail, not share its traffic */
+        {GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, {.integer = 0}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIME_MS, {.integer = 2000}},
         {GRPC_ARG_INTEGER, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, {.integer = 2000}},
     };
@@ -836,6 +838,8 @@ struct st_ap_client_stream_t {
     int status_done;
     grpc_byte_buffer *recv;
     int recv_pending;
+    grpc_metadata_array initial; /* the server's, read with the first message */
+    int got_initial;
 };
 
 static int cs_wait(ap_client_stream_t *cs, void *tag, int timeout_ms)
@@ -871,6 +875,7 @@ ap_client_stream_t *ap_client_stream_open(ap_channel_t *ch, const char *method, 
     cs->cq = grpc_completion_queue_create_for_pluck(NULL);
     cs->details = grpc_empty_slice();
     grpc_metadata_array_init(&cs->trail);
+    grpc_metadata_array_init(&cs->initial);
     cs->call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cs->cq,
                                         grpc_slice_from_static_string(method), NULL,
                                         gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -923,11 +928,18 @@ int ap_client_stream_recv(ap_client_stream_t *cs, const ProtobufCMessageDescript
 {
     *out = NULL;
     if (!cs->recv_pending) {
-        grpc_op op;
-        memset(&op, 0, sizeof(op));
-        op.op = GRPC_OP_RECV_MESSAGE;
-        op.data.recv_message.recv_message = &cs->recv;
-        if (grpc_call_start_batch(cs->call, &op, 1, &cs->t_recv, NULL) != GRPC_CALL_OK) {
+        /* messages arrive only after the server's initial metadata is read */
+        grpc_op ops[2];
+        memset(ops, 0, sizeof(ops));
+        size_t n = 0;
+        if (!cs->got_initial) {
+            ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+            ops[n++].data.recv_initial_metadata.recv_initial_metadata = &cs->initial;
+            cs->got_initial = 1;
+        }
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &cs->recv;
+        if (grpc_call_start_batch(cs->call, ops, n, &cs->t_recv, NULL) != GRPC_CALL_OK) {
             cs_final_status(cs, st);
             return -1;
         }
@@ -967,6 +979,7 @@ void ap_client_stream_close(ap_client_stream_t *cs)
     grpc_completion_queue_destroy(cs->cq);
     grpc_slice_unref(cs->details);
     grpc_metadata_array_destroy(&cs->trail);
+    grpc_metadata_array_destroy(&cs->initial);
     if (cs->has_md) grpc_slice_unref(cs->md.value);
     gpr_free(cs->authval);
     free(cs);
