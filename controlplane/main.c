@@ -68,6 +68,11 @@ static void usage(FILE *f)
            "  --log-level LEVEL        debug, info, warn, error (default info)\n"
            "  --admin-token-file FILE  accept the admin token in FILE (or env APIP_ADMIN_TOKEN)\n"
            "                           instead of the bootstrap one\n"
+           "  --node-token-file FILE   data planes must present the token in FILE (or env\n"
+           "                           APIP_NODE_TOKEN); default: <data-dir>/node.token, made\n"
+           "                           on first start\n"
+           "  --test-hooks             ship endpoints described \"__test_refuse__\" broken, so\n"
+           "                           tests can watch a node refuse an update\n"
            "  --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
            "                           serve TLS; with --tls-ca, require client certificates\n"
            "  --grace-ms N             how long shutdown waits for in-flight calls (default 5000)\n"
@@ -108,6 +113,12 @@ static int set_option(config_t *c, int opt, const char *name, const char *v)
         break;
     case 'a':
         snprintf(c->admin_token_file, sizeof(c->admin_token_file), "%s", v);
+        break;
+    case 'n':
+        snprintf(c->node_token_file, sizeof(c->node_token_file), "%s", v);
+        break;
+    case 'T':
+        c->test_hooks = 1;
         break;
     case 'c':
         snprintf(c->tls_cert, sizeof(c->tls_cert), "%s", v);
