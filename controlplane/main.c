@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "ap_conf.h"
 #include "ap_log.h"
 #include "ap_rpc.h"
 #include "ap_token.h"
@@ -139,41 +140,15 @@ static int set_option(config_t *c, int opt, const char *name, const char *v)
     return 0;
 }
 
+static int set_from_file(void *ctx, int opt, const char *name, const char *v)
+{
+    config_t *c = ctx;
+    return set_option(c, opt, name, v);
+}
+
 static int read_config(config_t *c, const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fprintf(stderr, "apiplatform-cp: --config: cannot read %s: %s\n", path,
-                       strerror(errno)),
-               -1;
-    char line[2048];
-    int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
-        lineno++;
-        char *s = line + strspn(line, " \t");
-        if (*s == '#' || *s == '\n' || *s == '\0') continue;
-        char *eq = strchr(s, '=');
-        if (eq == NULL) {
-            fprintf(stderr, "apiplatform-cp: %s:%d: expected name = value\n", path, lineno);
-            rc = -1;
-            break;
-        }
-        char *name = s, *v = eq + 1;
-        for (char *e = eq; e > name && (e[-1] == ' ' || e[-1] == '\t'); e--)
-            e[-1] = '\0';
-        *eq = '\0';
-        v += strspn(v, " \t");
-        v[strcspn(v, "\r\n")] = '\0';
-        int opt = 0;
-        for (const struct option *o = OPTS; o->name; o++)
-            if (strcmp(o->name, name) == 0 && o->has_arg && o->val != 'F') opt = o->val;
-        if (set_option(c, opt, name, v) != 0) {
-            fprintf(stderr, "apiplatform-cp: in %s:%d\n", path, lineno);
-            rc = -1;
-        }
-    }
-    fclose(f);
-    return rc;
+    return ap_conf_read("apiplatform-cp", path, OPTS, 'F', set_from_file, c);
 }
 
 /* Which secret a kind of caller must present: the one in `file`, else in

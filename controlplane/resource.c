@@ -214,10 +214,14 @@ static void res_key(char *buf, size_t n, const cp_kind_t *k, const char *id)
     snprintf(buf, n, "r/%s/%s", k->name, id);
 }
 
+/* Validation bounds names (100), routes (~410) and ids (64), so keys fit;
+ * an over-long key (a lookup of a huge name) becomes one no index holds. */
 static void index_key(char *buf, size_t n, const cp_kind_t *k, const char *parent_id,
                       const char *key)
 {
-    snprintf(buf, n, "n/%s/%s/%s", k->name, parent_id, key);
+    int w = snprintf(buf, n, "n/%s/%s/%s", k->name, parent_id, key);
+    if (w < 0 || (size_t)w >= n)
+        snprintf(buf, n, "n/%s/-/too-long", k->name);
 }
 
 static const char *parent_of(const cp_kind_t *k, const ProtobufCMessage *m)

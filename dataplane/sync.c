@@ -83,7 +83,7 @@ static int cache_write(const Apiplatform__V1__Snapshot *snap, uint64_t rev, char
         fd = -1;
         rc = rename(tmp, S.o.cache_path);
     }
-    if (rc != 0) snprintf(err, el, "%s: %s", tmp, strerror(errno));
+    if (rc != 0) snprintf(err, el, "%.300s: %s", tmp, strerror(errno));
     if (fd >= 0) close(fd);
     free(buf);
     return rc;

@@ -1,0 +1,19 @@
+/* Config files for the platform's daemons: `name = value` lines whose names
+ * are the long flags (without "--"); '#' starts a comment line. Flags given
+ * on the command line are applied after the file, so they win. */
+#ifndef AP_CONF_H
+#define AP_CONF_H
+
+#include <getopt.h>
+
+/* Applies one setting: opt is the matching option's val (0 for a name no
+ * option has). Returns 0, or -1 after printing what is wrong. */
+typedef int (*ap_conf_set_fn)(void *ctx, int opt, const char *name, const char *value);
+
+/* Reads path, calling set for each line with an option that takes an
+ * argument (options whose val is skip_val, like --config itself, excepted).
+ * Returns 0, or -1 after printing the file and line of the first error. */
+int ap_conf_read(const char *prog, const char *path, const struct option *opts, int skip_val,
+                 ap_conf_set_fn set, void *ctx);
+
+#endif
