@@ -29,6 +29,7 @@ typedef struct {
     char log_level[16];
     char admin_token_file[1024];
     char node_token_file[1024];
+    char node_cert_cn[256];
     int test_hooks;
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
     int grace_ms;
@@ -49,6 +50,7 @@ static const struct option OPTS[] = {
     {"log-level", required_argument, NULL, 'v'},
     {"admin-token-file", required_argument, NULL, 'a'},
     {"node-token-file", required_argument, NULL, 'n'},
+    {"node-cert-cn", required_argument, NULL, 'N'},
     {"test-hooks", no_argument, NULL, 'T'},
     {"tls-cert", required_argument, NULL, 'c'},
     {"tls-key", required_argument, NULL, 'k'},
@@ -72,6 +74,8 @@ static void usage(FILE *f)
            "  --node-token-file FILE   data planes must present the token in FILE (or env\n"
            "                           APIP_NODE_TOKEN); default: <data-dir>/node.token, made\n"
            "                           on first start\n"
+           "  --node-cert-cn NAME      with --tls-ca: also admit data planes whose client\n"
+           "                           certificate has this common name (\"dp-*\": prefix)\n"
            "  --test-hooks             ship endpoints described \"__test_refuse__\" broken, so\n"
            "                           tests can watch a node refuse an update\n"
            "  --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
@@ -117,6 +121,9 @@ static int set_option(config_t *c, int opt, const char *name, const char *v)
         break;
     case 'n':
         snprintf(c->node_token_file, sizeof(c->node_token_file), "%s", v);
+        break;
+    case 'N':
+        snprintf(c->node_cert_cn, sizeof(c->node_cert_cn), "%s", v);
         break;
     case 'T':
         c->test_hooks = 1;
@@ -228,7 +235,11 @@ static int secret_hash(const config_t *c, cp_store_t *store, const secret_src_t 
 
 int main(int argc, char **argv)
 {
-    config_t c = {"127.0.0.1:7400", "./data", 1, "info", "", "", 0, "", "", "", 5000};
+    config_t c = {.listen = "127.0.0.1:7400",
+                  .data_dir = "./data",
+                  .fsync = 1,
+                  .log_level = "info",
+                  .grace_ms = 5000};
     /* the config file first, so flags override it */
     for (int i = 1; i < argc; i++) {
         const char *f = NULL;
@@ -277,7 +288,7 @@ int main(int argc, char **argv)
         cp_store_close(store);
         return 1;
     }
-    admin.sync = cp_sync_new(store, node_hash, c.test_hooks);
+    admin.sync = cp_sync_new(store, node_hash, c.node_cert_cn, c.test_hooks);
     ap_stream_method_t sync_row = cp_sync_stream_method;
     sync_row.ctx = admin.sync;
     ap_server_opts_t so = {

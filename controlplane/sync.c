@@ -30,6 +30,7 @@ typedef struct st_cp_node_t {
 struct st_cp_sync_t {
     cp_store_t *store;
     char node_hash[65];
+    char node_cn[256];
     int test_hooks;
     cp_node_t *nodes;
     uint64_t nonce_seq;
@@ -226,10 +227,19 @@ void cp_sync_notify(cp_sync_t *s)
         maybe_send(s, n);
 }
 
+static int cn_matches(const char *pattern, const char *cn)
+{
+    size_t n = strlen(pattern);
+    if (n == 0) return 0;
+    if (pattern[n - 1] == '*') return strncmp(pattern, cn, n - 1) == 0;
+    return strcmp(pattern, cn) == 0;
+}
+
 static int on_open(void *ctx, ap_stream_t *stream, const ap_call_info_t *ci, ap_status_t *st)
 {
     cp_sync_t *s = ctx;
-    if (ci->peer_cn != NULL) return 0; /* a client certificate the server's CA verified */
+    if (ci->peer_cn != NULL && cn_matches(s->node_cn, ci->peer_cn))
+        return 0; /* a certificate the server's CA verified, with a node's name */
     const char *h = ci->authorization;
     char hex[65];
     if (h != NULL && strncmp(h, "Bearer ", 7) == 0) {
@@ -349,11 +359,13 @@ const ap_stream_method_t cp_sync_stream_method = {"/apiplatform.v1.Sync/Stream",
                                                   on_end,
                                                   NULL};
 
-cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, int test_hooks)
+cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, const char *node_cn,
+                       int test_hooks)
 {
     cp_sync_t *s = calloc(1, sizeof(*s));
     s->store = store;
     snprintf(s->node_hash, sizeof(s->node_hash), "%s", node_hash);
+    snprintf(s->node_cn, sizeof(s->node_cn), "%s", node_cn ? node_cn : "");
     s->test_hooks = test_hooks;
     return s;
 }

@@ -15,9 +15,12 @@
 
 typedef struct st_cp_sync_t cp_sync_t;
 
-/* node_hash: hex SHA-256 of the node token nodes must present (or a client
- * certificate verified by the server's CA). test_hooks: see sync.c. */
-cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, int test_hooks);
+/* node_hash: hex SHA-256 of the node token nodes present. node_cn: when
+ * non-empty, a client certificate (verified by the server's CA) whose common
+ * name matches it also admits a node; a trailing '*' matches any rest
+ * ("dp-*"). test_hooks: see sync.c. */
+cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, const char *node_cn,
+                       int test_hooks);
 void cp_sync_free(cp_sync_t *s);
 /* The stream method row, for ap_server_opts_t (ctx must be the cp_sync_t). */
 extern const ap_stream_method_t cp_sync_stream_method;

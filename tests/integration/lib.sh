@@ -51,8 +51,10 @@ start_dp() {
     local name=$1; shift
     local log="$WORK/dp-$name.log"
     : >"$log"
+    local tok=(--node-token-file "$DATA/node.token")
+    [ "${NO_NODE_TOKEN:-0}" == 1 ] && tok=()
     "$DP_BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --cp "$APICTL_SERVER" \
-        --node-id "$name" --node-token-file "$DATA/node.token" --cache "$WORK/dp-$name.cache" \
+        --node-id "$name" "${tok[@]}" --cache "$WORK/dp-$name.cache" \
         --threads 2 --access-log "$WORK/dp-$name.access" "$@" 2>>"$log" &
     PIDS[$name]=$!
     DP_PORT[$name]=$(wait_port "$log" "${PIDS[$name]}" listening)
