@@ -14,6 +14,7 @@
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "ap_token.h"
+#include "apply.h"
 #include "apiplatform/v1/admin.pb-c.h"
 #include "resource.h"
 #include "validate.h"
@@ -416,6 +417,58 @@ static ProtobufCMessage *list_nodes(void *ctx, const ap_call_info_t *ci,
     return &r->base;
 }
 
+/* ---- configuration as code, audit ---- */
+
+static ProtobufCMessage *apply(void *ctx, const ap_call_info_t *ci, const ProtobufCMessage *req,
+                               ap_status_t *st)
+{
+    char actor[64];
+    actor_of(ci, actor, sizeof(actor));
+    Apiplatform__V1__ApplyResponse *r =
+        cp_apply(((cp_admin_t *)ctx)->store, (const Apiplatform__V1__ApplyRequest *)req, actor, st);
+    return r ? &r->base : NULL;
+}
+
+static ProtobufCMessage *export_bundle(void *ctx, const ap_call_info_t *ci,
+                                       const ProtobufCMessage *req, ap_status_t *st)
+{
+    const Apiplatform__V1__ExportRequest *r = (const Apiplatform__V1__ExportRequest *)req;
+    Apiplatform__V1__Bundle *b =
+        cp_export(((cp_admin_t *)ctx)->store, r->selector, r->n_selector, st);
+    return b ? &b->base : NULL;
+}
+
+typedef struct {
+    Apiplatform__V1__ListChangesResponse *r;
+    size_t limit;
+} changes_scan_t;
+
+static int on_change(void *ctx, const char *key, size_t kl, const char *val, size_t vl)
+{
+    changes_scan_t *c = ctx;
+    ProtobufCMessage *m = protobuf_c_message_unpack(&apiplatform__v1__change_set__descriptor, NULL,
+                                                    vl, (const uint8_t *)val);
+    if (m == NULL) return 0;
+    c->r->items = realloc(c->r->items, (c->r->n_items + 1) * sizeof(*c->r->items));
+    c->r->items[c->r->n_items++] = (Apiplatform__V1__ChangeSet *)m;
+    return c->r->n_items >= c->limit;
+}
+
+static ProtobufCMessage *list_changes(void *ctx, const ap_call_info_t *ci,
+                                      const ProtobufCMessage *req, ap_status_t *st)
+{
+    const Apiplatform__V1__ListChangesRequest *q = (const Apiplatform__V1__ListChangesRequest *)req;
+    changes_scan_t c = {(Apiplatform__V1__ListChangesResponse *)ap_msg_new(
+                            &apiplatform__v1__list_changes_response__descriptor),
+                        q->limit == 0     ? 100
+                        : q->limit > 1000 ? 1000
+                                          : q->limit};
+    char start[40];
+    snprintf(start, sizeof(start), "l/%016llx", (unsigned long long)q->since_revision);
+    cp_store_scan(((cp_admin_t *)ctx)->store, "l/", start, on_change, &c);
+    return &c.r->base;
+}
+
 /* ---- the table ---- */
 
 #define SVC "/apiplatform.v1.Admin/"
@@ -450,5 +503,8 @@ const ap_method_t cp_admin_methods[] = {
     {SVC "UpdateSettings", &apiplatform__v1__update_settings_request__descriptor, update_settings},
     {SVC "GetRevision", &apiplatform__v1__get_revision_request__descriptor, get_revision},
     {SVC "ListNodes", &apiplatform__v1__list_nodes_request__descriptor, list_nodes},
+    {SVC "Apply", &apiplatform__v1__apply_request__descriptor, apply},
+    {SVC "Export", &apiplatform__v1__export_request__descriptor, export_bundle},
+    {SVC "ListChanges", &apiplatform__v1__list_changes_request__descriptor, list_changes},
 };
 const size_t cp_admin_n_methods = sizeof(cp_admin_methods) / sizeof(cp_admin_methods[0]);

@@ -209,14 +209,14 @@ void cp_res_new_id(const cp_kind_t *k, char *id)
     snprintf(id, 64, "%s_%012" PRIx64 "%04x%04x", k->id_prefix, ms, seq & 0xffff, rnd);
 }
 
-static void res_key(char *buf, size_t n, const cp_kind_t *k, const char *id)
+void cp_res_key(char *buf, size_t n, const cp_kind_t *k, const char *id)
 {
     snprintf(buf, n, "r/%s/%s", k->name, id);
 }
 
 /* Validation bounds names (100), routes (~410) and ids (64), so keys fit;
  * an over-long key (a lookup of a huge name) becomes one no index holds. */
-static void index_key(char *buf, size_t n, const cp_kind_t *k, const char *parent_id,
+void cp_res_index_key(char *buf, size_t n, const cp_kind_t *k, const char *parent_id,
                       const char *key)
 {
     int w = snprintf(buf, n, "n/%s/%s/%s", k->name, parent_id, key);
@@ -234,7 +234,7 @@ static const char *parent_of(const cp_kind_t *k, const ProtobufCMessage *m)
 static ProtobufCMessage *load(cp_store_t *s, const cp_kind_t *k, const char *id)
 {
     char key[CP_KEY_MAX];
-    res_key(key, sizeof(key), k, id);
+    cp_res_key(key, sizeof(key), k, id);
     return cp_store_get_msg(s, key, k->desc);
 }
 
@@ -272,7 +272,7 @@ int cp_res_resolve(cp_store_t *s, const cp_kind_t *k, const char *ref, const cha
     char key[CP_KEY_MAX];
     size_t pl = strlen(k->id_prefix);
     if (strncmp(ref, k->id_prefix, pl) == 0 && ref[pl] == '_' && strlen(ref) < 64) {
-        res_key(key, sizeof(key), k, ref);
+        cp_res_key(key, sizeof(key), k, ref);
         size_t len;
         char *v = cp_store_get(s, key, &len);
         if (v != NULL) {
@@ -288,7 +288,7 @@ int cp_res_resolve(cp_store_t *s, const cp_kind_t *k, const char *ref, const cha
     if (k->parent == NULL || pid[0] != '\0') {
         char nk[CP_KEY_MAX];
         snprintf(nk, sizeof(nk), "name:%s", ref);
-        index_key(key, sizeof(key), k, pid, nk);
+        cp_res_index_key(key, sizeof(key), k, pid, nk);
         size_t len;
         char *v = cp_store_get(s, key, &len);
         if (v != NULL && len < 64) {
@@ -386,7 +386,7 @@ int cp_res_list(cp_store_t *s, const cp_kind_t *k, const char *parent_ref, uint3
     }
     char prefix[CP_KEY_MAX], start[CP_KEY_MAX];
     snprintf(prefix, sizeof(prefix), "r/%s/", k->name);
-    if (page_token != NULL && page_token[0] != '\0') res_key(start, sizeof(start), k, page_token);
+    if (page_token != NULL && page_token[0] != '\0') cp_res_key(start, sizeof(start), k, page_token);
     list_scan_t ls = {k,
                       (parent_ref && parent_ref[0]) ? pid : NULL,
                       page_size,
@@ -468,7 +468,7 @@ static int resolve_refs(cp_store_t *s, const cp_kind_t *k, ProtobufCMessage *m, 
 
 static const char *const OUTPUT_ONLY[] = {"id", "create_time", "update_time", "revision", NULL};
 
-static int output_only(const char *path)
+int cp_res_output_only(const char *path)
 {
     for (const char *const *f = OUTPUT_ONLY; *f; f++)
         if (strcmp(path, *f) == 0) return 1;
@@ -488,7 +488,7 @@ static int claim_keys(cp_store_t *s, cp_txn_t *t, const cp_kind_t *k, const Prot
         for (size_t j = 0; j < on; j++)
             had |= strcmp(keys[i], oldkeys[j]) == 0;
         if (had) continue;
-        index_key(key, sizeof(key), k, parent_of(k, m), keys[i]);
+        cp_res_index_key(key, sizeof(key), k, parent_of(k, m), keys[i]);
         size_t len;
         char *v = cp_store_get(s, key, &len);
         if (v != NULL) {
@@ -511,7 +511,7 @@ static int claim_keys(cp_store_t *s, cp_txn_t *t, const cp_kind_t *k, const Prot
         for (size_t i = 0; i < n; i++)
             keep |= strcmp(keys[i], oldkeys[j]) == 0;
         if (!keep) {
-            index_key(key, sizeof(key), k, parent_of(k, old), oldkeys[j]);
+            cp_res_index_key(key, sizeof(key), k, parent_of(k, old), oldkeys[j]);
             cp_txn_del(t, key);
         }
     }
@@ -553,7 +553,7 @@ ProtobufCMessage *cp_res_create(cp_store_t *s, const cp_kind_t *k, const Protobu
         cp_txn_abort(t);
         goto fail;
     }
-    res_key(key, sizeof(key), k, id);
+    cp_res_key(key, sizeof(key), k, id);
     cp_txn_put_msg(t, key, m);
     cp_txn_change(t, k->name, id, APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_CREATE);
     return commit_one(t, m, st);
@@ -598,7 +598,7 @@ ProtobufCMessage *cp_res_update(cp_store_t *s, const cp_kind_t *k, const char *r
                           k->name, path);
             goto fail;
         }
-        if (output_only(path) || (k->parent_field && strcmp(path, k->parent_field) == 0)) {
+        if (cp_res_output_only(path) || (k->parent_field && strcmp(path, k->parent_field) == 0)) {
             if (n_mask == 0) continue;
             ap_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "update_mask: %s.%s cannot be changed",
                           k->name, path);
@@ -620,7 +620,7 @@ ProtobufCMessage *cp_res_update(cp_store_t *s, const cp_kind_t *k, const char *r
         goto fail;
     }
     char key[CP_KEY_MAX];
-    res_key(key, sizeof(key), k, ap_msg_get_str(m, "id"));
+    cp_res_key(key, sizeof(key), k, ap_msg_get_str(m, "id"));
     cp_txn_put_msg(t, key, m);
     cp_txn_change(t, k->name, ap_msg_get_str(m, "id"),
                   APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_UPDATE);
@@ -725,7 +725,7 @@ static int delete_rec(cp_store_t *s, cp_txn_t *t, const cp_kind_t *k, const Prot
                 strip_ref(c.items[i], (*o)->refs[r].field, id);
                 ap_msg_set_u64(c.items[i], "revision", cp_txn_revision(t));
                 ap_msg_set_u64(c.items[i], "update_time", (uint64_t)time(NULL));
-                res_key(key, sizeof(key), *o, ap_msg_get_str(c.items[i], "id"));
+                cp_res_key(key, sizeof(key), *o, ap_msg_get_str(c.items[i], "id"));
                 cp_txn_put_msg(t, key, c.items[i]);
                 cp_txn_change(t, (*o)->name, ap_msg_get_str(c.items[i], "id"),
                               APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_UPDATE);
@@ -746,10 +746,10 @@ static int delete_rec(cp_store_t *s, cp_txn_t *t, const cp_kind_t *k, const Prot
     char keys[CP_MAX_KEYS][CP_KEY_MAX], key[CP_KEY_MAX + 80];
     size_t n = k->keys(m, keys);
     for (size_t i = 0; i < n; i++) {
-        index_key(key, sizeof(key), k, parent_of(k, m), keys[i]);
+        cp_res_index_key(key, sizeof(key), k, parent_of(k, m), keys[i]);
         cp_txn_del(t, key);
     }
-    res_key(key, sizeof(key), k, id);
+    cp_res_key(key, sizeof(key), k, id);
     cp_txn_del(t, key);
     cp_txn_change(t, k->name, id, APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_DELETE);
     return 0;

@@ -83,6 +83,14 @@ uint64_t cp_res_delete(cp_store_t *s, const cp_kind_t *k, const char *ref, const
                        uint64_t expected_revision, int cascade, const char *actor,
                        Apiplatform__V1__Change ***changes, size_t *n_changes, ap_status_t *st);
 
+/* Store keys: the resource ("r/<kind>/<id>") and a unique index entry
+ * ("n/<kind>/<parent id>/<key>"). */
+void cp_res_key(char *buf, size_t n, const cp_kind_t *k, const char *id);
+void cp_res_index_key(char *buf, size_t n, const cp_kind_t *k, const char *parent_id,
+                      const char *key);
+/* Whether a top-level field is set by the server only (id, times, revision). */
+int cp_res_output_only(const char *field);
+
 /* A new id for kind k (64 bytes). */
 void cp_res_new_id(const cp_kind_t *k, char *id);
 
