@@ -628,6 +628,15 @@ Apiplatform__V1__ApplyResponse *cp_apply(cp_store_t *s, const Apiplatform__V1__A
         p->op = APIPLATFORM__V1__CHANGE_OP__CHANGE_OP_UPDATE;
         ap_msg_set_str(&p->base, "kind", "settings");
         ap_msg_set_str(&p->base, "name", "settings");
+        json_t *jw = ap_msg_to_json(&swant->base), *jc = ap_msg_to_json(&scur->base);
+        static const char *const FIELDS[] = {"api_prefix", "custom_domains"};
+        for (size_t i = 0; i < 2; i++)
+            if (!same(json_object_get(jw, FIELDS[i]), json_object_get(jc, FIELDS[i]))) {
+                p->fields = realloc(p->fields, (p->n_fields + 1) * sizeof(*p->fields));
+                p->fields[p->n_fields++] = strdup(FIELDS[i]);
+            }
+        json_decref(jw);
+        json_decref(jc);
         add_plan(r, p);
     }
     /* plan order: creates and updates parents first, then deletes */

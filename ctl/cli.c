@@ -23,7 +23,8 @@ static const struct {
      "Admin API address (env APICTL_SERVER; default 127.0.0.1:7400)"},
     {"--token", NULL, "TOKEN", offsetof(ctl_cli_t, token),
      "admin token (env APICTL_TOKEN, or the file named by APICTL_TOKEN_FILE)"},
-    {"--output", "-o", "FORMAT", offsetof(ctl_cli_t, output), "table or json (default table)"},
+    {"--output", "-o", "FORMAT", offsetof(ctl_cli_t, output),
+     "table, json or yaml (default table)"},
     {"--timeout", NULL, "MS", offsetof(ctl_cli_t, timeout),
      "deadline of each call in milliseconds (default 10000)"},
     {"--ca", NULL, "FILE", offsetof(ctl_cli_t, tls.ca_file),
@@ -92,6 +93,10 @@ static void add_to_mask(ProtobufCMessage *req, const char *path)
 static int apply_flag(ctl_cli_t *cli, const ctl_flag_t *f, const char *value, ap_status_t *st)
 {
     char err[256], path[64];
+    if (f->opt != CTL_OPT_NONE) {
+        cli->opts[f->opt] = value;
+        return 0;
+    }
     if ((f->set ? f->set : ap_msg_set_text)(cli->req, f->path, value, err, sizeof(err)) != 0)
         return usage_error(st, cli, "%s: %s", f->name, err);
     if (f->also != NULL) {
@@ -137,9 +142,13 @@ static int take_word(ctl_cli_t *cli, const char *a, int *have_arg, ap_status_t *
             }
         return usage_error(st, cli, "unknown verb \"%s\" for %s", a, cli->noun->name);
     }
-    if (cli->verb->arg == NULL || *have_arg)
+    if ((cli->verb->arg == NULL && cli->verb->arg_opt == CTL_OPT_NONE) || *have_arg)
         return usage_error(st, cli, "unexpected argument \"%s\"", a);
     *have_arg = 1;
+    if (cli->verb->arg_opt != CTL_OPT_NONE) {
+        cli->opts[cli->verb->arg_opt] = a;
+        return 0;
+    }
     if (ap_msg_set_text(cli->req, cli->verb->arg, a, err, sizeof(err)) != 0)
         return usage_error(st, cli, "%s", err);
     return 0;
@@ -152,9 +161,10 @@ static int finish_globals(ctl_cli_t *cli, ap_status_t *st)
     if (cli->server == NULL && (cli->server = getenv("APICTL_SERVER")) == NULL)
         cli->server = "127.0.0.1:7400";
     if (cli->output != NULL && strcmp(cli->output, "json") != 0 &&
-        strcmp(cli->output, "table") != 0)
-        return usage_error(st, cli, "-o: \"%s\" is neither table nor json", cli->output);
+        strcmp(cli->output, "yaml") != 0 && strcmp(cli->output, "table") != 0)
+        return usage_error(st, cli, "-o: \"%s\" is not table, json or yaml", cli->output);
     cli->json = cli->output != NULL && strcmp(cli->output, "json") == 0;
+    cli->yaml = cli->output != NULL && strcmp(cli->output, "yaml") == 0;
     cli->timeout_ms = 10000;
     if (cli->timeout != NULL) {
         long ms = strtol(cli->timeout, &end, 10);
@@ -202,7 +212,7 @@ int ctl_cli_parse(ctl_cli_t *cli, int argc, char **argv, ap_status_t *st)
 
     if (cli->help || cli->verb == NULL) return 0;
     if (finish_globals(cli, st) != 0) return -1;
-    if (cli->verb->arg != NULL && !have_arg)
+    if ((cli->verb->arg != NULL || cli->verb->arg_opt != CTL_OPT_NONE) && !have_arg)
         return usage_error(st, cli, "missing argument: apictl %s %s %s", cli->noun->name,
                            cli->verb->name, cli->verb->usage);
     if (ap_msg_field(cli->verb->req, "update_mask") != NULL &&

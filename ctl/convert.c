@@ -1,12 +1,13 @@
 /* Text conversions between what people type or read and the fields of the
  * Admin API messages where one plain field set or print is not enough:
- * lists, COUNT/PERIOD limits, times and durations in, and the composite
- * cells of list tables out. */
+ * lists, labels, COUNT/PERIOD limits, times and durations in, and the
+ * composite cells of list tables out. */
 #define _GNU_SOURCE
 #include "ctl.h"
 
 #include "ap_msg.h"
 #include "apiplatform/v1/resources.pb-c.h"
+#include "bundle.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -54,6 +55,30 @@ int ctl_set_list(ProtobufCMessage *req, const char *path, const char *text, char
         while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         if (*item != '\0') rc = ap_msg_set_text(req, path, item, err, errlen);
+    }
+    free(copy);
+    return rc;
+}
+
+/* "team=payments, env=prod" replaces the Label list with those labels. */
+int ctl_set_labels(ProtobufCMessage *req, const char *path, const char *text, char *err,
+                   size_t errlen)
+{
+    char *copy = strdup(text), *save = NULL, *item;
+    int rc = 0;
+    ap_msg_clear(req, path);
+    for (item = strtok_r(copy, ",", &save); item != NULL && rc == 0;
+         item = strtok_r(NULL, ",", &save)) {
+        item += strspn(item, " \t");
+        char *eq = strchr(item, '=');
+        if (eq == NULL || eq == item) {
+            rc = fail(err, errlen, "\"%s\" is not KEY=VALUE", item);
+            continue;
+        }
+        *eq = '\0';
+        ProtobufCMessage *label = ctl_msg_append(req, path);
+        ap_msg_set_str(label, "key", item);
+        ap_msg_set_str(label, "value", eq + 1);
     }
     free(copy);
     return rc;

@@ -1,7 +1,8 @@
 /* apictl, the command-line client of the Admin API: the command line becomes
  * one request (cli.c), sent with the admin token over gRPC; list answers are
- * followed page by page. Exit status 0 on success, 1 on any error, reported
- * on stderr as "apictl: STATUS: message". */
+ * followed page by page, and a verb with a run of its own (run.c) makes its
+ * calls through ctl_call. Exit status 0 on success, 1 on any error, reported
+ * on stderr as "apictl: STATUS: message", 2 for a diff that found changes. */
 #include "ctl.h"
 
 #include "ap_msg.h"
@@ -33,24 +34,30 @@ static int admin_token(const ctl_cli_t *cli, char *buf, size_t len, const char *
     return 0;
 }
 
-/* Makes the call, following next_page_token, and prints the answers. */
-static int run(ctl_cli_t *cli, ap_status_t *st)
+int ctl_call(ctl_cli_t *cli, const char *rpc, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, ap_status_t *st)
 {
-    char token_buf[4096], method[128];
-    const char *token;
+    char method[128];
+    /* connected on the first call: a bad bundle file is reported before a
+     * missing token */
+    if (cli->ch == NULL &&
+        (admin_token(cli, cli->token_buf, sizeof(cli->token_buf), &cli->bearer, st) != 0 ||
+         (cli->ch = ap_channel_new(cli->server, &cli->tls, st)) == NULL))
+        return -1;
+    snprintf(method, sizeof(method), "/apiplatform.v1.Admin/%s", rpc);
+    if (ap_unary_call(cli->ch, method, req, resp_desc, cli->bearer, cli->timeout_ms, resp, st) !=
+        GRPC_STATUS_OK)
+        return -1;
+    return 0;
+}
+
+int ctl_send(ctl_cli_t *cli, ap_status_t *st)
+{
     ProtobufCMessage **resps = NULL, *resp;
     size_t n = 0;
-    ap_channel_t *ch;
     int rc = -1;
-
-    if (admin_token(cli, token_buf, sizeof(token_buf), &token, st) != 0 ||
-        (ch = ap_channel_new(cli->server, &cli->tls, st)) == NULL)
-        return -1;
-    snprintf(method, sizeof(method), "/apiplatform.v1.Admin/%s", cli->verb->rpc);
     for (;;) {
-        if (ap_unary_call(ch, method, cli->req, cli->verb->resp, token, cli->timeout_ms, &resp,
-                          st) != GRPC_STATUS_OK)
-            goto done;
+        if (ctl_call(cli, cli->verb->rpc, cli->req, cli->verb->resp, &resp, st) != 0) goto done;
         resps = realloc(resps, (n + 1) * sizeof(*resps));
         resps[n++] = resp;
         /* "" for answers that are not list pages */
@@ -58,13 +65,11 @@ static int run(ctl_cli_t *cli, ap_status_t *st)
         if (*next == '\0') break;
         ap_msg_set_str(cli->req, "page_token", next);
     }
-    ctl_print(cli, resps, n);
-    rc = 0;
+    rc = ctl_print(cli, resps, n, st);
 done:
     for (size_t i = 0; i < n; i++)
         ap_msg_free(resps[i]);
     free(resps);
-    ap_channel_free(ch);
     return rc;
 }
 
@@ -81,9 +86,10 @@ int main(int argc, char **argv)
         ctl_usage(stderr, cli.noun, NULL);
         rc = -1;
     } else {
-        if (rc == 0) rc = run(&cli, &st);
-        if (rc != 0) fprintf(stderr, "apictl: %s: %s\n", ap_status_name(st.code), st.message);
+        if (rc == 0) rc = cli.verb->run ? cli.verb->run(&cli, &st) : ctl_send(&cli, &st);
+        if (rc < 0) fprintf(stderr, "apictl: %s: %s\n", ap_status_name(st.code), st.message);
     }
     ap_msg_free(cli.req);
-    return rc == 0 ? 0 : 1;
+    ap_channel_free(cli.ch);
+    return rc < 0 ? 1 : rc;
 }

@@ -32,6 +32,17 @@ static const ctl_flag_t collection_fields[] = {
 static const ctl_flag_t collection_rename[] = {{"--name", "NAME", "collection.name", "new name"},
                                                {NULL}};
 
+static const ctl_flag_t openapi_import[] = {
+    {"--upstream", "URL", NULL, "proxy every operation to URL + its path (required)", NULL, NULL,
+     CTL_OPT_UPSTREAM},
+    {"--name", "N", NULL, "collection name (default info.title)", NULL, NULL, CTL_OPT_NAME},
+    {"--version", "V", NULL, "collection version (default info.version)", NULL, NULL,
+     CTL_OPT_VERSION},
+    {NULL}};
+
+static const ctl_flag_t dry_run[] = {
+    {"--dry-run", NULL, "dry_run", "print the plan and change nothing"}, {NULL}};
+
 static const ctl_verb_t collection_verbs[] = {
     {"create",
      "NAME --version V [flags]",
@@ -68,6 +79,27 @@ static const ctl_verb_t collection_verbs[] = {
      "id",
      {cascade, expected_revision},
      CTL_SHOW_DELETED},
+    {"openapi",
+     "ID|NAME",
+     "print its OpenAPI 3.0 document (JSON unless -o yaml)",
+     "GetCollection",
+     D(get_request),
+     D(collection),
+     "id",
+     {NULL},
+     CTL_SHOW_FIELDS,
+     ctl_run_openapi},
+    {"import-openapi",
+     "FILE --upstream URL [flags]",
+     "create or update a collection from an OpenAPI 3.0 document",
+     "Apply",
+     D(apply_request),
+     D(apply_response),
+     NULL,
+     {openapi_import, dry_run},
+     CTL_SHOW_PLAN,
+     ctl_run_import,
+     CTL_OPT_FILE},
     {NULL}};
 
 static const ctl_column_t collection_columns[] = {{"ID", "id"},
@@ -449,15 +481,98 @@ static const ctl_verb_t nodes_verbs[] = {{NULL,
                                           CTL_SHOW_LIST},
                                          {NULL}};
 
-static const ctl_column_t nodes_columns[] = {{"NODE", "node_id"},
-                                             {"CONNECTED", "connected"},
-                                             {"REVISION", "revision"},
-                                             {"PENDING", "pending_revision"},
-                                             {"NACK", "nack_revision"},
-                                             {"NACK ERROR", "nack_error"},
-                                             {"ADDRESS", "address"},
-                                             {"LAST SEEN", "last_seen_time"},
-                                             {"VERSION", "build_version"},
+static const ctl_column_t nodes_columns[] = {
+    {"NODE", "node_id"},          {"CONNECTED", "connected"},
+    {"REVISION", "revision"},     {"PENDING", "pending_revision"},
+    {"NACK", "nack_revision"},    {"NACK ERROR", "nack_error"},
+    {"ADDRESS", "address"},       {"LAST SEEN", "last_seen_time"},
+    {"VERSION", "build_version"}, {NULL}};
+
+/* ---- configuration as code and the change log ---- */
+
+static const ctl_flag_t bundle_in[] = {
+    {"-f", "FILE", NULL, "bundle file, YAML or JSON (- = stdin)", NULL, NULL, CTL_OPT_FILE},
+    {NULL}};
+
+static const ctl_flag_t bundle_out[] = {
+    {"-f", "OUT", NULL, "write the bundle to OUT instead of stdout", NULL, NULL, CTL_OPT_FILE},
+    {NULL}};
+
+static const ctl_flag_t selector[] = {{"--selector", "K=V,..", "selector",
+                                       "work on the resources with all these labels only",
+                                       ctl_set_labels},
+                                      {NULL}};
+
+static const ctl_flag_t prune[] = {
+    {"--prune", NULL, "prune", "delete what the selector covers and the bundle lacks"}, {NULL}};
+
+static const ctl_flag_t apply_checks[] = {
+    {"--dry-run", NULL, "dry_run", "print the plan and change nothing"},
+    {"--expected-revision", "N", "expected_revision",
+     "refuse unless the configuration is at revision N"},
+    {NULL}};
+
+static const ctl_verb_t apply_verbs[] = {
+    {NULL,
+     "-f FILE [--dry-run] [--prune] [--selector K=V,..] [--expected-revision N]",
+     "make the platform match a bundle file in one transaction, and print what changed",
+     "Apply",
+     D(apply_request),
+     D(apply_response),
+     NULL,
+     {bundle_in, apply_checks, prune, selector},
+     CTL_SHOW_PLAN,
+     ctl_run_apply},
+    {NULL}};
+
+static const ctl_verb_t diff_verbs[] = {
+    {NULL,
+     "-f FILE [--prune] [--selector K=V,..]",
+     "print what apply would change; exit status 0 when nothing, 2 when something",
+     "Apply",
+     D(apply_request),
+     D(apply_response),
+     NULL,
+     {bundle_in, prune, selector},
+     CTL_SHOW_DIFF,
+     ctl_run_diff},
+    {NULL}};
+
+static const ctl_verb_t export_verbs[] = {{NULL,
+                                           "[--selector K=V,..] [-o yaml|json] [-f OUT]",
+                                           "write the configuration as a bundle file (YAML "
+                                           "unless -o json), ready for apply",
+                                           "Export",
+                                           D(export_request),
+                                           D(bundle),
+                                           NULL,
+                                           {selector, bundle_out},
+                                           CTL_SHOW_BUNDLE},
+                                          {NULL}};
+
+static const ctl_flag_t audit_flags[] = {
+    {"--since", "REV", "since_revision", "only the changes after revision REV"},
+    {"--limit", "N", "limit", "at most N revisions (default 100, max 1000)"},
+    {NULL}};
+
+static const ctl_verb_t audit_verbs[] = {{NULL,
+                                          "[--since REV] [--limit N]",
+                                          "list who changed what and when, a row per change",
+                                          "ListChanges",
+                                          D(list_changes_request),
+                                          D(list_changes_response),
+                                          NULL,
+                                          {audit_flags},
+                                          CTL_SHOW_CHANGES},
+                                         {NULL}};
+
+/* each from the change, or from its change set for the fields a change lacks */
+static const ctl_column_t audit_columns[] = {{"REVISION", "revision"},
+                                             {"TIME", "time"},
+                                             {"ACTOR", "actor"},
+                                             {"OP", "op"},
+                                             {"KIND", "kind"},
+                                             {"ID", "id"},
                                              {NULL}};
 
 const ctl_noun_t ctl_nouns[] = {
@@ -473,4 +588,8 @@ const ctl_noun_t ctl_nouns[] = {
     {"revision", "the configuration's current revision", revision_verbs},
     {"nodes", "data-plane nodes: connected, revision held, last refusal", nodes_verbs,
      nodes_columns},
+    {"apply", "make the configuration match a bundle file", apply_verbs},
+    {"diff", "what apply would change", diff_verbs},
+    {"export", "the configuration as a bundle file", export_verbs},
+    {"audit", "the change log: who changed what, when", audit_verbs, audit_columns},
     {NULL}};

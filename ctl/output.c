@@ -1,12 +1,16 @@
-/* Printing the Admin API's answers. -o json prints the response message as
- * JSON (a list as one array of every page's items) for pipelines; table mode
- * is for people: "field: value" lines, a noun's list table, or a one-line
- * outcome, with enums by short name and *_time fields as RFC 3339 UTC. */
+/* Printing the Admin API's answers. -o json (or yaml) prints the response
+ * message as a document (a list as one array of every page's items) for
+ * pipelines; table mode is for people: "field: value" lines, a noun's list
+ * table, a plan of changes or a one-line outcome, with enums by short name
+ * and *_time fields as RFC 3339 UTC. An exported bundle is written in the
+ * bundle file format instead, YAML unless -o json. */
 #include "ctl.h"
 
 #include "ap_msg.h"
 #include "apiplatform/v1/admin.pb-c.h"
+#include "bundle.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +48,11 @@ static void put_time(FILE *out, int64_t t)
         fprintf(out, "%" PRId64, t);
 }
 
+/* "time" and "*_time" fields are unix seconds */
 static int is_time(const ProtobufCFieldDescriptor *f)
 {
     size_t len = strlen(f->name);
-    return len > 5 && strcmp(f->name + len - 5, "_time") == 0;
+    return strcmp(f->name, "time") == 0 || (len > 5 && strcmp(f->name + len - 5, "_time") == 0);
 }
 
 /* One value as people read it. */
@@ -151,9 +156,14 @@ static void print_fields(const ProtobufCMessage *m, const char *prefix)
 }
 
 /* A list cell: the column's own formatter or the field as `get` shows it;
- * "-" for nothing so columns stay countable. */
-static char *cell(const ctl_column_t *col, const ProtobufCMessage *item)
+ * "-" for nothing so columns stay countable. A field the item lacks is
+ * taken from `outer`, the item it belongs to (a change's change set). */
+static char *cell(const ctl_column_t *col, const ProtobufCMessage *item,
+                  const ProtobufCMessage *outer)
 {
+    if (outer != NULL &&
+        protobuf_c_message_descriptor_get_field_by_name(item->descriptor, col->path) == NULL)
+        item = outer;
     char *s = col->cell != NULL ? col->cell(item, col->path)
                                 : field_text(item, protobuf_c_message_descriptor_get_field_by_name(
                                                        item->descriptor, col->path));
@@ -171,13 +181,19 @@ static int display_width(const char *s)
     return n;
 }
 
-static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages, size_t npages)
+/* A row per item of every page or, with `sub`, per element of that
+ * repeated field of every item (the changes of each change set). */
+static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages, size_t npages,
+                        const char *sub)
 {
-    size_t ncols = 0, nrows = 1, r = 1, n;
+    size_t ncols = 0, nrows = 1, r = 1, n, m;
     while (cols[ncols].header != NULL)
         ncols++;
-    for (size_t p = 0; p < npages; p++)
-        nrows += ap_msg_count(pages[p], "items");
+    for (size_t p = 0; p < npages; p++) {
+        ProtobufCMessage *const *items = repeated(pages[p], "items", &n);
+        for (size_t i = 0; i < n; i++)
+            nrows += sub ? ap_msg_count(items[i], sub) : 1;
+    }
     char **cells = calloc(ncols * nrows, sizeof(*cells));
     int *width = calloc(ncols, sizeof(*width));
 
@@ -185,9 +201,12 @@ static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages
         cells[c] = strdup(cols[c].header);
     for (size_t p = 0; p < npages; p++) {
         ProtobufCMessage *const *items = repeated(pages[p], "items", &n);
-        for (size_t i = 0; i < n; i++, r++)
-            for (size_t c = 0; c < ncols; c++)
-                cells[r * ncols + c] = cell(&cols[c], items[i]);
+        for (size_t i = 0; i < n; i++) {
+            ProtobufCMessage *const *rows = sub ? repeated(items[i], sub, &m) : &items[i];
+            for (size_t j = 0; j < (sub ? m : 1); j++, r++)
+                for (size_t c = 0; c < ncols; c++)
+                    cells[r * ncols + c] = cell(&cols[c], rows[j], sub ? items[i] : NULL);
+        }
     }
     for (size_t i = 0; i < ncols * nrows; i++)
         if (display_width(cells[i]) > width[i % ncols]) width[i % ncols] = display_width(cells[i]);
@@ -204,12 +223,51 @@ static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages
     free(width);
 }
 
-static void print_json(json_t *j)
+static int print_doc(const ctl_cli_t *cli, json_t *j, ap_status_t *st)
 {
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    puts(s);
-    free(s);
+    int rc = ctl_doc_write(stdout, j, cli->yaml, st);
     json_decref(j);
+    return rc;
+}
+
+/* One line per change: "~ update endpoint "GET /x" in "Sales API" (fields:
+ * target, active)". */
+static void print_plan(const Apiplatform__V1__ApplyResponse *r)
+{
+    static const char *const signs[] = {"?", "+", "~", "-"};
+    char op[16];
+    for (size_t i = 0; i < r->n_changes; i++) {
+        const Apiplatform__V1__PlanChange *c = r->changes[i];
+        printf("%s %s %s", signs[(unsigned)c->op < 4 ? c->op : 0],
+               ap_msg_enum_short(&apiplatform__v1__change_op__descriptor, c->op, op, sizeof(op)),
+               c->kind);
+        if (*c->name) printf(" \"%s\"", c->name);
+        if (*c->parent) printf(" in \"%s\"", c->parent);
+        for (size_t f = 0; f < c->n_fields; f++)
+            printf("%s%s", f ? ", " : " (fields: ", c->fields[f]);
+        puts(c->n_fields ? ")" : "");
+    }
+}
+
+/* The bundle file of an export, to -f FILE or stdout. */
+static int print_bundle(const ctl_cli_t *cli, const Apiplatform__V1__Bundle *b, ap_status_t *st)
+{
+    const char *file = cli->opts[CTL_OPT_FILE];
+    int to_file = file != NULL && strcmp(file, "-") != 0;
+    FILE *out = to_file ? fopen(file, "w") : stdout;
+    if (out == NULL) {
+        ap_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "cannot write %s: %s", file,
+                      strerror(errno));
+        return -1;
+    }
+    json_t *j = ctl_bundle_to_json(b);
+    int rc = ctl_doc_write(out, j, !cli->json, st);
+    json_decref(j);
+    if (to_file && fclose(out) != 0 && rc == 0) {
+        ap_status_set(st, GRPC_STATUS_INTERNAL, "cannot write %s: %s", file, strerror(errno));
+        rc = -1;
+    }
+    return rc;
 }
 
 /* The deleted resource is the change of the noun's kind with op DELETE;
@@ -235,10 +293,14 @@ static void print_deleted(const ctl_cli_t *cli, const Apiplatform__V1__DeleteRes
                    d->changes[i]->kind, d->changes[i]->id);
 }
 
-void ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n)
+int ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n, ap_status_t *st)
 {
     const ProtobufCMessage *resp = resps[0];
-    if (cli->verb->show == CTL_SHOW_LIST && cli->json) {
+    const Apiplatform__V1__ApplyResponse *plan = (const Apiplatform__V1__ApplyResponse *)resp;
+    ctl_show_t show = cli->verb->show;
+    /* a bundle has a file format of its own */
+    int doc = (cli->json || cli->yaml) && show != CTL_SHOW_BUNDLE;
+    if (doc && (show == CTL_SHOW_LIST || show == CTL_SHOW_CHANGES)) {
         json_t *all = json_array();
         for (size_t p = 0; p < n; p++) {
             size_t count;
@@ -246,19 +308,21 @@ void ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n)
             for (size_t i = 0; i < count; i++)
                 json_array_append_new(all, ap_msg_to_json(items[i]));
         }
-        print_json(all);
-        return;
+        return print_doc(cli, all, st);
     }
-    if (cli->json) {
-        print_json(ap_msg_to_json(resp));
-        return;
+    if (doc) {
+        if (print_doc(cli, ap_msg_to_json(resp), st) != 0) return -1;
+        return show == CTL_SHOW_DIFF && plan->n_changes > 0 ? 2 : 0;
     }
-    switch (cli->verb->show) {
+    switch (show) {
     case CTL_SHOW_FIELDS:
         print_fields(resp, "");
         break;
     case CTL_SHOW_LIST:
-        print_table(cli->noun->columns, resps, n);
+        print_table(cli->noun->columns, resps, n, NULL);
+        break;
+    case CTL_SHOW_CHANGES:
+        print_table(cli->noun->columns, resps, n, "changes");
         break;
     case CTL_SHOW_DELETED:
         print_deleted(cli, (const Apiplatform__V1__DeleteResponse *)resp);
@@ -274,5 +338,22 @@ void ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n)
     case CTL_SHOW_REVISION:
         printf("%" PRIu64 "\n", ((const Apiplatform__V1__GetRevisionResponse *)resp)->revision);
         break;
+    case CTL_SHOW_PLAN:
+        print_plan(plan);
+        if (plan->n_changes == 0)
+            puts("no changes");
+        else if (ap_msg_get_u64(cli->req, "dry_run"))
+            printf("dry run: %zu change%s, nothing applied\n", plan->n_changes,
+                   plan->n_changes == 1 ? "" : "s");
+        else
+            printf("applied: revision %" PRIu64 "\n", plan->revision);
+        break;
+    case CTL_SHOW_DIFF:
+        print_plan(plan);
+        if (plan->n_changes == 0) puts("no changes");
+        return plan->n_changes > 0 ? 2 : 0;
+    case CTL_SHOW_BUNDLE:
+        return print_bundle(cli, (const Apiplatform__V1__Bundle *)resp, st);
     }
+    return 0;
 }

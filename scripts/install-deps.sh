@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(bazel-bootstrap libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
       libh2o-evloop-dev librocksdb-dev libcriterion-dev libssl-dev
-      libjansson-dev libyaml-dev liburcu-dev zlib1g-dev gcc curl python3 procps openssl)
+      libjansson-dev libyaml-dev liburcu-dev zlib1g-dev gcc curl python3 procps openssl python3-jsonschema)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

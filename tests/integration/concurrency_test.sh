@@ -23,6 +23,6 @@ eq "every writer succeeded" 0 "$fails"
 eq "revision grew by exactly $total" $((rev0 + total)) "$(apictl revision)"
 eq "$total clients listed" "$total" "$(apictl -o json client list | json 'len(j)')"
 eq "names are all distinct" "$total" "$(apictl -o json client list | json 'len(set(c["name"] for c in j))')"
-echo "# $total creates by $WRITERS concurrent apictl loops in $(python3 -c "print(round($t1-$t0,2))") s (fsync on)"
+echo "# $total creates by $WRITERS concurrent apictl loops in $("$PY" -c "print(round($t1-$t0,2))") s (fsync on)"
 stop_cp
 finish

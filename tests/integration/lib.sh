@@ -7,6 +7,8 @@ CP_BIN="$PWD/controlplane/apiplatform-cp"
 APICTL_BIN="$PWD/ctl/apictl"
 DP_BIN="$PWD/dataplane/apiplatform-dp"
 UPSTREAM_BIN="$PWD/demo/demo-upstream"
+# Debian's interpreter: its packages (python3-jsonschema) are what install-deps.sh puts there
+PY=/usr/bin/python3
 WORK="$(mktemp -d "${TEST_TMPDIR:-/tmp}/it.XXXXXX")"
 DATA="$WORK/data"
 CP_LOG="$WORK/cp.log"
@@ -123,7 +125,7 @@ kill9_cp() {
 apictl() { "$APICTL_BIN" "$@"; }
 
 # json FIELD-EXPR: reads JSON on stdin and prints python expression `j...`.
-json() { python3 -c "import json,sys; j=json.load(sys.stdin); v=$1; print(v if not isinstance(v,(dict,list)) else json.dumps(v))"; }
+json() { "$PY" -c "import json,sys; j=json.load(sys.stdin); v=$1; print(v if not isinstance(v,(dict,list)) else json.dumps(v))"; }
 
 ok() { PASS=$((PASS + 1)); echo "ok - $1"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $1" >&2; }

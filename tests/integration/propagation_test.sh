@@ -15,7 +15,7 @@ start_dp a
 start_dp b
 rev=$(apictl revision)
 wait_revision a "$rev"; wait_revision b "$rev"
-if python3 tests/integration/propagation.py 50 "$TOKEN" "$APICTL_BIN" "${DP_PORT[a]}" "${DP_PORT[b]}"; then
+if "$PY" tests/integration/propagation.py 50 "$TOKEN" "$APICTL_BIN" "${DP_PORT[a]}" "${DP_PORT[b]}"; then
     ok "50 changes enforced on both nodes"
 else
     not_ok "50 changes enforced on both nodes"

@@ -18,7 +18,7 @@ start_dp b
 rev=$(apictl revision)
 wait_revision a "$rev"; wait_revision b "$rev"
 
-python3 tests/integration/load.py 6 8 "$TOKEN" /api/shop-v1/orders/1 "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/load.out" &
+"$PY" tests/integration/load.py 6 8 "$TOKEN" /api/shop-v1/orders/1 "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/load.out" &
 load=$!
 sleep 2
 kill9_cp
