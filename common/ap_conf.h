@@ -16,4 +16,10 @@ typedef int (*ap_conf_set_fn)(void *ctx, int opt, const char *name, const char *
 int ap_conf_read(const char *prog, const char *path, const struct option *opts, int skip_val,
                  ap_conf_set_fn set, void *ctx);
 
+/* Finds `--config FILE` / `--config=FILE` in argv and reads that file (the
+ * flags themselves are parsed afterwards by the caller, so they win).
+ * Returns 0 (also when there is no --config), or -1 as ap_conf_read. */
+int ap_conf_from_argv(const char *prog, int argc, char **argv, const struct option *opts,
+                      int config_val, ap_conf_set_fn set, void *ctx);
+
 #endif

@@ -44,3 +44,17 @@ int ap_conf_read(const char *prog, const char *path, const struct option *opts, 
     fclose(f);
     return rc;
 }
+
+int ap_conf_from_argv(const char *prog, int argc, char **argv, const struct option *opts,
+                      int config_val, ap_conf_set_fn set, void *ctx)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *f = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            f = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            f = argv[i] + 9;
+        if (f != NULL && ap_conf_read(prog, f, opts, config_val, set, ctx) != 0) return -1;
+    }
+    return 0;
+}

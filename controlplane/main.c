@@ -153,11 +153,6 @@ static int set_from_file(void *ctx, int opt, const char *name, const char *v)
     return set_option(c, opt, name, v);
 }
 
-static int read_config(config_t *c, const char *path)
-{
-    return ap_conf_read("apiplatform-cp", path, OPTS, 'F', set_from_file, c);
-}
-
 /* Which secret a kind of caller must present: the one in `file`, else in
  * env, else the bootstrap one (made on first start, written to
  * <data-dir>/<name>.token with mode 0600; only its hash is kept in the
@@ -241,14 +236,8 @@ int main(int argc, char **argv)
                   .log_level = "info",
                   .grace_ms = 5000};
     /* the config file first, so flags override it */
-    for (int i = 1; i < argc; i++) {
-        const char *f = NULL;
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            f = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            f = argv[i] + 9;
-        if (f != NULL && read_config(&c, f) != 0) return 1;
-    }
+    if (ap_conf_from_argv("apiplatform-cp", argc, argv, OPTS, 'F', set_from_file, &c) != 0)
+        return 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
         if (opt == 'h') {

@@ -283,11 +283,6 @@ static int set_from_file(void *ctx, int opt, const char *name, const char *v)
     return set_option(c, opt, name, v, 0);
 }
 
-static int read_config(config_t *c, const char *path)
-{
-    return ap_conf_read("apiplatform-dp", path, OPTS, 'F', set_from_file, c);
-}
-
 /* The node token from --node-token-file, else APIP_NODE_TOKEN, else NULL
  * (mTLS alone). Returns -1 after printing why the file is unusable. */
 static int node_token(const config_t *c, char **out)
@@ -338,14 +333,8 @@ int main(int argc, char **argv)
     c.threads = ncpu > 0 ? (ncpu > 1024 ? 1024 : ncpu) : 1;
 
     /* the config file first, so flags override it */
-    for (int i = 1; i < argc; i++) {
-        const char *f = NULL;
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            f = argv[i + 1];
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            f = argv[i] + 9;
-        if (f != NULL && read_config(&c, f) != 0) return 1;
-    }
+    if (ap_conf_from_argv("apiplatform-dp", argc, argv, OPTS, 'F', set_from_file, &c) != 0)
+        return 1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
         if (opt == 'h') {
