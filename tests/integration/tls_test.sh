@@ -36,6 +36,19 @@ rev=$(apictl "${TLS[@]}" revision)
 check "node with a dp-* certificate gets the config" wait_revision one "$rev"
 eq "and serves it" 200 "$(code one /api/shop-v1/x -H "API-Token: $TOKEN")"
 
+# the data plane's own HTTPS listener (ALPN h2 and http/1.1)
+NO_NODE_TOKEN=1 start_dp web --cp-ca "$P/ca.crt" --cp-cert "$P/node1.crt" --cp-key "$P/node1.key" \
+    --node-id dp-web --tls-listen 127.0.0.1:0 --tls-cert "$P/server.crt" --tls-key "$P/server.key"
+tls_port=$(wait_port "$WORK/dp-web.log" "${PIDS[web]}" tls_listening)
+wait_revision web "$rev"
+for v in --http1.1 --http2; do
+    got=$(curl -s -o /dev/null -w '%{http_code} %{http_version}' $v --cacert "$P/ca.crt" \
+        -H "API-Token: $TOKEN" "https://127.0.0.1:$tls_port/api/shop-v1/x")
+    want="200 $([ $v == --http2 ] && echo 2 || echo 1.1)"
+    eq "HTTPS $v" "$want" "$got"
+done
+stop_dp web
+
 # a verified certificate with another name is not a node
 NO_NODE_TOKEN=1 start_dp rogue --cp-ca "$P/ca.crt" --cp-cert "$P/rogue.crt" --cp-key "$P/rogue.key"
 sleep 1.5
