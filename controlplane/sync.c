@@ -23,6 +23,7 @@ typedef struct st_cp_node_t {
     Apiplatform__V1__NodeStatus *st; /* what ListNodes shows */
     ap_stream_t *stream;             /* NULL when disconnected */
     char nonce[32];                  /* of the update in flight */
+    uint32_t sent_nodes;             /* node_count in the last update sent */
     int needs_first;                 /* hello seen, nothing sent yet */
     struct st_cp_node_t *next;
 } cp_node_t;
@@ -198,20 +199,32 @@ static void poison(Apiplatform__V1__SyncResponse *r)
 
 /* Sends the node what it lacks, unless an update is in flight or the only
  * news is a revision it already refused. */
+/* How many nodes share the rate limits now. */
+static uint32_t connected(const cp_sync_t *s)
+{
+    uint32_t c = 0;
+    for (const cp_node_t *n = s->nodes; n != NULL; n = n->next)
+        c += n->stream != NULL;
+    return c;
+}
+
 static void maybe_send(cp_sync_t *s, cp_node_t *n)
 {
     uint64_t cur = cp_store_revision(s->store);
     Apiplatform__V1__NodeStatus *st = n->st;
     if (n->stream == NULL || st->pending_revision != 0) return;
-    if (!n->needs_first && cur == st->revision) return;
+    uint32_t nodes = connected(s);
     if (!n->needs_first && st->nack_revision != 0 && cur <= st->nack_revision) return;
+    if (!n->needs_first && cur == st->revision && n->sent_nodes == nodes) return;
     Apiplatform__V1__SyncResponse *r = cp_sync_build(s->store, st->revision);
     if (s->test_hooks) poison(r);
+    r->node_count = nodes;
     snprintf(n->nonce, sizeof(n->nonce), "%" PRIu64, ++s->nonce_seq);
     ap_msg_set_str(&r->base, "nonce", n->nonce);
     if (ap_stream_send(n->stream, &r->base) == 0) {
         st->pending_revision = r->revision;
         n->needs_first = 0;
+        n->sent_nodes = nodes;
         ap_log(AP_LOG_DEBUG, "sync_sent", "node=%s revision=%" PRIu64 " kind=%s nonce=%s",
                st->node_id, r->revision,
                r->update_case == APIPLATFORM__V1__SYNC_RESPONSE__UPDATE_DELTA ? "delta"
@@ -302,7 +315,7 @@ static void on_hello(cp_sync_t *s, ap_stream_t *stream, const Apiplatform__V1__N
     n->needs_first = 1;
     ap_log(AP_LOG_INFO, "node_connected", "node=%s revision=%" PRIu64 " peer=%s version=%s",
            h->node_id, h->revision, st->address, h->build_version);
-    maybe_send(s, n);
+    cp_sync_notify(s); /* this node's first update, and everyone's new share */
 }
 
 static void on_message(void *ctx, ap_stream_t *stream, const ProtobufCMessage *m)
@@ -350,6 +363,7 @@ static void on_end(void *ctx, ap_stream_t *stream)
     n->st->last_seen_time = (int64_t)time(NULL);
     ap_log(AP_LOG_INFO, "node_disconnected", "node=%s revision=%" PRIu64, n->st->node_id,
            n->st->revision);
+    cp_sync_notify(ctx); /* the others' shares grow */
 }
 
 const ap_stream_method_t cp_sync_stream_method = {"/apiplatform.v1.Sync/Stream",

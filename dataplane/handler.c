@@ -16,6 +16,8 @@
 
 #include "ap_log.h"
 #include "problem.h"
+#include "ratelimit.h"
+#include "sync.h"
 
 #define UPSTREAM_BUCKETS 256
 /* how long an idle upstream connection stays pooled */
@@ -369,12 +371,38 @@ static int headers_too_large(h2o_req_t *req, size_t max_total)
     return total > max_total;
 }
 
-/* Rate limits and quotas (policy of st->token->profile) go here: return a
- * problem code (DP_PROBLEM_RATE_LIMITED, DP_PROBLEM_QUOTA_EXCEEDED) after
- * adding RateLimit / Retry-After headers, or -1 to let the call through. */
+/* The profile's rate limit: this node admits its share (limit / nodes,
+ * at least 1) per sliding window and says so in the draft-11 headers, where
+ * `r` is the cluster-wide estimate (this node's remaining times the number of
+ * nodes). Returns DP_PROBLEM_RATE_LIMITED (Retry-After added) or -1.
+ * Quotas: not enforced yet. */
 static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
 {
-    return -1;
+    const dp_policy_t *pol = st->token->profile->policy;
+    if (pol == NULL || pol->rate_count == 0) return -1;
+    static const char *const NAMES[] = {"second", "minute", "hour"};
+    const char *name = pol->rate_window == 1    ? NAMES[0]
+                       : pol->rate_window == 60 ? NAMES[1]
+                                                : NAMES[2];
+    uint64_t nodes = dp_sync_node_count();
+    uint64_t share = (pol->rate_count + nodes / 2) / nodes;
+    if (share == 0) share = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    dp_rl_result_t r;
+    dp_rl_take(st->token->profile->id, share, pol->rate_window,
+               (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
+    uint64_t left = r.remaining * nodes;
+    if (left > pol->rate_count) left = pol->rate_count;
+    snprintf(st->ratelimit_policy, sizeof(st->ratelimit_policy), "\"%s\";q=%llu;w=%u", name,
+             (unsigned long long)pol->rate_count, pol->rate_window);
+    snprintf(st->ratelimit, sizeof(st->ratelimit), "\"%s\";r=%llu;t=%u", name,
+             (unsigned long long)left, r.reset);
+    if (r.allowed) return -1;
+    char *ra = h2o_mem_alloc_pool(&req->pool, 16);
+    int n = snprintf(ra, 16, "%u", r.retry_after);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
+    return DP_PROBLEM_RATE_LIMITED;
 }
 
 /* ---- targets ---- */
@@ -671,6 +699,12 @@ static void on_filter_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ost
     if (st->proxied && st->upstream_done_ns == 0) st->upstream_done_ns = now_ns();
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0,
                           st->request_id, 32, 1);
+    if (st->ratelimit_policy[0] != '\0') {
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0,
+                              st->ratelimit_policy, strlen(st->ratelimit_policy), 1);
+        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0,
+                              st->ratelimit, strlen(st->ratelimit), 1);
+    }
     if (!st->answered && is_inline && req->res.status >= 400) {
         dp_rewrite_t *w = (dp_rewrite_t *)h2o_add_ostream(req, sizeof(*w), slot);
         w->super.do_send = on_rewrite_send;

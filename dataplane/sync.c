@@ -36,6 +36,7 @@ static struct {
     atomic_int stop;
     atomic_int connected;
     atomic_uint_least64_t revision;
+    atomic_uint node_count;           /* nodes sharing rate limits, as last told */
     Apiplatform__V1__Snapshot *state; /* sync thread only (and start-up) */
 } S;
 
@@ -271,6 +272,7 @@ static int run_stream(ap_channel_t *ch, Apiplatform__V1__Label **lp, size_t nl)
         uint64_t held = atomic_load(&S.revision);
         Apiplatform__V1__Snapshot *next = apply(u, held, err, sizeof(err));
         int ok = next != NULL && install(next, u->revision, 1, err, sizeof(err)) == 0;
+        if (ok && u->node_count > 0) atomic_store(&S.node_count, u->node_count);
         Apiplatform__V1__SyncRequest ans = APIPLATFORM__V1__SYNC_REQUEST__INIT;
         Apiplatform__V1__Ack ack = APIPLATFORM__V1__ACK__INIT;
         Apiplatform__V1__Nack nack = APIPLATFORM__V1__NACK__INIT;
@@ -386,6 +388,12 @@ void dp_sync_stop(void)
 int dp_sync_connected(void)
 {
     return atomic_load(&S.connected);
+}
+
+unsigned dp_sync_node_count(void)
+{
+    unsigned n = atomic_load(&S.node_count);
+    return n > 0 ? n : 1;
 }
 
 uint64_t dp_sync_revision(void)

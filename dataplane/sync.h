@@ -34,5 +34,7 @@ void dp_sync_stop(void);
 /* For health and status pages. */
 int dp_sync_connected(void);
 uint64_t dp_sync_revision(void);
+/* How many nodes share each rate limit (1 until the control plane says). */
+unsigned dp_sync_node_count(void);
 
 #endif
