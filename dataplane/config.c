@@ -365,7 +365,7 @@ static int compile_clients(compile_t *x, const Apiplatform__V1__Snapshot *snap)
 /* "10.0.0.0/8", "2001:db8::/32", "192.0.2.1" (a /32). IPv4-mapped IPv6
  * entries of /96 or longer become IPv4 entries, since v4-mapped peers are
  * checked as IPv4. */
-static int parse_cidr(const char *s, dp_cidr_t *out)
+int dp_cidr_parse(const char *s, dp_cidr_t *out)
 {
     char a[64];
     const char *slash = strchr(s, '/');
@@ -434,7 +434,7 @@ static int compile_profiles(compile_t *x, const Apiplatform__V1__Snapshot *snap)
         for (size_t j = 0; j < s->n_ip_allow; j++) {
             const char *e = S(s->ip_allow[j]);
             snprintf(why, sizeof(why), "\"%s\" is not an IP address or CIDR", e);
-            if (cp_valid_cidr(e, why, sizeof(why)) || parse_cidr(e, &d->ip_allow[j]))
+            if (cp_valid_cidr(e, why, sizeof(why)) || dp_cidr_parse(e, &d->ip_allow[j]))
                 return fail(x, "profile %s: ip_allow: %s", d->id, why);
         }
         d->enabled = s->enabled_set_case == APIPLATFORM__V1__ACCESS_PROFILE__ENABLED_SET__NOT_SET ||
@@ -545,9 +545,8 @@ static int prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
     return (a[whole] & mask) == (b[whole] & mask);
 }
 
-int dp_profile_allows(const dp_profile_t *p, const struct sockaddr *addr)
+int dp_cidr_contains(const dp_cidr_t *list, size_t n, const struct sockaddr *addr)
 {
-    if (p->n_ip_allow == 0) return 1;
     if (addr == NULL) return 0;
     uint8_t a[16];
     int family;
@@ -566,11 +565,14 @@ int dp_profile_allows(const dp_profile_t *p, const struct sockaddr *addr)
     } else {
         return 0;
     }
-    for (size_t i = 0; i < p->n_ip_allow; i++)
-        if (p->ip_allow[i].family == family &&
-            prefix_equal(a, p->ip_allow[i].addr, p->ip_allow[i].bits))
-            return 1;
+    for (size_t i = 0; i < n; i++)
+        if (list[i].family == family && prefix_equal(a, list[i].addr, list[i].bits)) return 1;
     return 0;
+}
+
+int dp_profile_allows(const dp_profile_t *p, const struct sockaddr *addr)
+{
+    return p->n_ip_allow == 0 || dp_cidr_contains(p->ip_allow, p->n_ip_allow, addr);
 }
 
 /* ---- the current config ---- */

@@ -142,6 +142,11 @@ const dp_token_t *dp_config_token(const dp_config_t *c, const uint8_t sha256[32]
 
 /* Whether the profile lists the collection. */
 int dp_profile_has_collection(const dp_profile_t *p, const dp_collection_t *col);
+/* Parses "10.0.0.0/8", "2001:db8::/32" or a plain address; 0 or -1. */
+int dp_cidr_parse(const char *s, dp_cidr_t *out);
+/* Whether addr (AF_INET or AF_INET6; v4-mapped v6 counts as v4) is in one of
+ * the n ranges. */
+int dp_cidr_contains(const dp_cidr_t *list, size_t n, const struct sockaddr *addr);
 /* Whether addr (AF_INET or AF_INET6; v4-mapped v6 counts as v4) is allowed. */
 int dp_profile_allows(const dp_profile_t *p, const struct sockaddr *addr);
 

@@ -8,6 +8,7 @@
  * survive them. */
 #include "handler.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -371,6 +372,67 @@ static int headers_too_large(h2o_req_t *req, size_t max_total)
     return total > max_total;
 }
 
+/* Parses one X-Forwarded-For element (an IPv4 or IPv6 address, spaces
+ * around it allowed) into ss; 0 or -1. */
+static int parse_xff_addr(const char *b, size_t n, struct sockaddr_storage *ss)
+{
+    while (n > 0 && (*b == ' ' || *b == '\t'))
+        b++, n--;
+    while (n > 0 && (b[n - 1] == ' ' || b[n - 1] == '\t'))
+        n--;
+    char a[64];
+    if (n == 0 || n >= sizeof(a)) return -1;
+    memcpy(a, b, n);
+    a[n] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, a, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, a, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
+/* Who is calling: the peer, unless the peer is a trusted proxy; then the
+ * rightmost X-Forwarded-For address that is not a trusted proxy (walking
+ * right to left across all X-Forwarded-For headers, stopping at anything
+ * unparsable). NULL when the peer is unknown. */
+static const struct sockaddr *caller_addr(dp_handler_t *self, h2o_req_t *req,
+                                          struct sockaddr_storage *ss)
+{
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)ss) == 0) return NULL;
+    const dp_cidr_t *tp = self->opts.trusted_proxies;
+    size_t ntp = self->opts.n_trusted_proxies;
+    if (ntp == 0 || !dp_cidr_contains(tp, ntp, (struct sockaddr *)ss)) return (struct sockaddr *)ss;
+    /* the headers' elements, right to left */
+    ssize_t idx = -1, last = -1;
+    while ((idx = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-forwarded-for"), idx)) != -1)
+        last = idx;
+    for (ssize_t i = last; i >= 0; i--) {
+        const h2o_header_t *h = &req->headers.entries[i];
+        if (!h2o_memis(h->name->base, h->name->len, H2O_STRLIT("x-forwarded-for"))) continue;
+        const char *v = h->value.base;
+        size_t end = h->value.len;
+        while (1) {
+            size_t start = end;
+            while (start > 0 && v[start - 1] != ',')
+                start--;
+            struct sockaddr_storage cand;
+            if (parse_xff_addr(v + start, end - start, &cand) != 0) return (struct sockaddr *)ss;
+            *ss = cand;
+            if (!dp_cidr_contains(tp, ntp, (struct sockaddr *)ss)) return (struct sockaddr *)ss;
+            if (start == 0) break;
+            end = start - 1;
+        }
+    }
+    return (struct sockaddr *)ss;
+}
+
 /* The profile's rate limit: this node admits its share (limit / nodes,
  * at least 1) per sliding window and says so in the draft-11 headers, where
  * `r` is the cluster-wide estimate (this node's remaining times the number of
@@ -626,8 +688,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     if (!ep->collection->active) return fail(req, st, DP_PROBLEM_COLLECTION_INACTIVE);
     if (!ep->active) return fail(req, st, DP_PROBLEM_ENDPOINT_INACTIVE);
     struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (!dp_profile_allows(prof, sl != 0 ? (struct sockaddr *)&ss : NULL))
+    if (!dp_profile_allows(prof, caller_addr(self, req, &ss)))
         return fail(req, st, DP_PROBLEM_IP_DENIED);
 
     int limited = check_limits(t, req, st);

@@ -22,6 +22,10 @@ typedef struct st_dp_handler_opts_t {
     /* request body, bytes (413 above; bodies h2o buffers beyond its own
      * max_request_entity_size never reach the handler, see server.c) */
     size_t max_body_bytes;
+    /* proxies whose X-Forwarded-For is believed: the caller is the rightmost
+     * address in it that is not one of these (none = the peer, always) */
+    const dp_cidr_t *trusted_proxies;
+    size_t n_trusted_proxies;
 } dp_handler_opts_t;
 
 /* What the gateway learned about one request, for the response filter and

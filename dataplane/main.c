@@ -17,6 +17,8 @@
 #include "admin.h"
 #include "ap_conf.h"
 #include "ap_log.h"
+#include "config.h"
+#include "validate.h"
 #include "server.h"
 #include "sync.h"
 
@@ -45,6 +47,9 @@ typedef struct {
     char access_log[1024];
     char log_level[16];
     long grace_ms;
+    /* --trusted-proxies, parsed */
+    dp_cidr_t trusted[64];
+    size_t n_trusted;
 } config_t;
 
 static const struct option OPTS[] = {
@@ -67,6 +72,7 @@ static const struct option OPTS[] = {
     {"access-log", required_argument, NULL, 'o'},
     {"log-level", required_argument, NULL, 'v'},
     {"grace-ms", required_argument, NULL, 'g'},
+    {"trusted-proxies", required_argument, NULL, 'P'},
     {"config", required_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -91,6 +97,8 @@ static void usage(FILE *f)
             "  --labels K=V,K=V         labels reported to the control plane\n"
             "  --cache FILE             last accepted config (default ./dp-cache.bin)\n"
             "  --threads N              event loops (default: one per core)\n"
+            "  --trusted-proxies CIDRS  believe X-Forwarded-For from these peers (comma-\n"
+            "                           separated addresses or ranges) for IP allow lists\n"
             "  --max-body-bytes N       largest request body (default 5MiB; k, M, G suffixes)\n"
             "  --max-header-bytes N     largest headers + URL (default 64KiB; one header is\n"
             "                           also refused above 16KiB)\n"
@@ -176,6 +184,26 @@ static int check_labels(const char *v)
 #define COPY(field) snprintf(c->field, sizeof(c->field), "%s", v)
 
 /* Applies one setting; returns 0, or -1 after printing what is wrong. */
+/* "10.0.0.0/8,::1": replaces the list. */
+static int parse_trusted(config_t *c, const char *v)
+{
+    char buf[4096], why[256];
+    snprintf(buf, sizeof(buf), "%s", v);
+    c->n_trusted = 0;
+    for (char *save = NULL, *e = strtok_r(buf, ",", &save); e != NULL;
+         e = strtok_r(NULL, ",", &save)) {
+        while (*e == ' ')
+            e++;
+        if (c->n_trusted == sizeof(c->trusted) / sizeof(c->trusted[0]))
+            return fprintf(stderr, "apiplatform-dp: --trusted-proxies: at most 64 entries\n"), -1;
+        if (cp_valid_cidr(e, why, sizeof(why)) != 0 ||
+            dp_cidr_parse(e, &c->trusted[c->n_trusted]) != 0)
+            return fprintf(stderr, "apiplatform-dp: --trusted-proxies: %s\n", why), -1;
+        c->n_trusted++;
+    }
+    return 0;
+}
+
 static int set_option(config_t *c, int opt, const char *name, const char *v, int from_flags)
 {
     switch (opt) {
@@ -183,6 +211,8 @@ static int set_option(config_t *c, int opt, const char *name, const char *v, int
         return add_addr(&c->listen, v, from_flags, "listen");
     case 'L':
         return add_addr(&c->tls_listen, v, from_flags, "tls-listen");
+    case 'P':
+        return parse_trusted(c, v);
     case 'c':
         COPY(tls_cert);
         break;
@@ -391,7 +421,10 @@ int main(int argc, char **argv)
         .tls_cert = c.tls_cert,
         .tls_key = c.tls_key,
         .threads = (size_t)c.threads,
-        .handler = {.max_header_bytes = c.max_header_bytes, .max_body_bytes = c.max_body_bytes},
+        .handler = {.max_header_bytes = c.max_header_bytes,
+                    .max_body_bytes = c.max_body_bytes,
+                    .trusted_proxies = c.trusted,
+                    .n_trusted_proxies = c.n_trusted},
         .access_log_fd = log_fd,
     };
     dp_server_t *srv = dp_server_new(&so, err, sizeof(err));
