@@ -115,6 +115,21 @@ eq "expired token refused" 401 "$(code a /api/shop-v1/health -H "API-Token: $EXP
 
 # the access log has the request, never the token
 grep -q '"token_missing"' "$WORK/dp-a.access" && ok "access log records codes" || not_ok "access log records codes"
+if "$PY" - "$WORK/dp-a.access" <<'PYEOF'
+import json, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) > 20, len(lines)
+for l in lines:
+    j = json.loads(l)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", j["time"]), j["time"]
+    assert isinstance(j["status"], int) and 100 <= j["status"] <= 599, j
+    assert isinstance(j["latency_ms"], float) and 0 <= j["latency_ms"] < 60000, j
+    assert isinstance(j["bytes_sent"], int), j
+    assert len(j["request_id"]) == 32, j
+    if "upstream_latency_ms" in j and j["upstream_latency_ms"] is not None:
+        assert 0 <= j["upstream_latency_ms"] <= j["latency_ms"] + 1, j
+PYEOF
+then ok "access log lines are JSON with the documented fields"; else not_ok "access log lines are JSON with the documented fields"; fi
 if grep -qF "$TOKEN" "$WORK"/dp-*.access "$WORK"/dp-*.log "$CP_LOG"; then not_ok "token leaked into a log"; else ok "token never logged"; fi
 eq "apictl nodes lists both" 2 "$(apictl -o json nodes | json 'len([n for n in j if n["connected"]])')"
 
