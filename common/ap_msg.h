@@ -27,8 +27,9 @@ const ProtobufCFieldDescriptor *ap_msg_field(const ProtobufCMessageDescriptor *d
  * Returns 0, or -1 with a reason in err. */
 int ap_msg_set_text(ProtobufCMessage *m, const char *path, const char *text, char *err,
                     size_t errlen);
-/* Clears a repeated field at `path` (so a later set replaces instead of
- * appending). */
+/* Resets the field at `path` to its proto3 default (empty repeated, "",
+ * NULL message, zero, unselected oneof), so a later set of a repeated field
+ * replaces instead of appending. */
 void ap_msg_clear(ProtobufCMessage *m, const char *path);
 /* Copies the field at `path` from src to dst (same type), deep; for a oneof
  * member also its case. Returns 0, or -1 with a reason in err. */

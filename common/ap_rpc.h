@@ -33,6 +33,9 @@ typedef struct st_ap_status_t {
 /* Sets code and a printf-style message; returns code. */
 grpc_status_code ap_status_set(ap_status_t *st, grpc_status_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Puts a printf-style prefix and ": " before st's message (the field an
+ * inner error concerns: "profile.policy_id: collection \"x\" not found"). */
+void ap_status_prefix(ap_status_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "INVALID_ARGUMENT" for GRPC_STATUS_INVALID_ARGUMENT, etc. */
 const char *ap_status_name(grpc_status_code code);
 

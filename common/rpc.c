@@ -32,6 +32,17 @@ grpc_status_code ap_status_set(ap_status_t *st, grpc_status_code code, const cha
     return code;
 }
 
+void ap_status_prefix(ap_status_t *st, const char *fmt, ...)
+{
+    char msg[sizeof(st->message)], prefix[128];
+    memcpy(msg, st->message, sizeof(msg));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    snprintf(st->message, sizeof(st->message), "%s: %.380s", prefix, msg);
+}
+
 const char *ap_status_name(grpc_status_code code)
 {
     static const char *names[] = {"OK",
@@ -599,14 +610,7 @@ ap_server_t *ap_server_new(const ap_server_opts_t *opts, ap_status_t *st)
         post_slot(srv);
     return srv;
 fail:
-    grpc_server_destroy(srv->server);
-    grpc_completion_queue_shutdown(srv->cq);
-    while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(srv->cq);
-    free(srv);
-    grpc_shutdown();
+    ap_server_free(srv);
     return NULL;
 }
 

@@ -212,9 +212,7 @@ static ProtobufCMessage *issue_token(void *ctx, const ap_call_info_t *ci,
     }
     ProtobufCMessage *p = cp_res_get(a->store, &CP_KIND_PROFILE, r->profile, r->client, st);
     if (p == NULL) {
-        char msg[sizeof(st->message)];
-        memcpy(msg, st->message, sizeof(msg));
-        ap_status_set(st, st->code, "profile: %.450s", msg);
+        ap_status_prefix(st, "profile");
         return NULL;
     }
     Apiplatform__V1__Token *t =

@@ -105,6 +105,15 @@ static void load_one(void *ctx, ProtobufCMessage *m)
     x->cur = ap_msg_dup(m);
 }
 
+/* Every stored resource, of every kind, as an item with cur set. */
+static void load_all(apply_t *a)
+{
+    for (size_t ki = 0; cp_kinds[ki]; ki++) {
+        void *ctx[2] = {a, (void *)cp_kinds[ki]};
+        cp_res_each(a->s, cp_kinds[ki], load_one, ctx);
+    }
+}
+
 /* ---- labels and selectors ---- */
 
 static int has_labels(const ProtobufCMessage *m, Apiplatform__V1__Label *const *sel, size_t n)
@@ -158,13 +167,6 @@ static int check_labels(ProtobufCMessage *m, const char *where, ap_status_t *st)
 
 /* ---- building the wanted state ---- */
 
-static void prefix_status(ap_status_t *st, const char *where)
-{
-    char msg[sizeof(st->message)];
-    memcpy(msg, st->message, sizeof(msg));
-    ap_status_set(st, st->code, "%s: %.400s", where, msg);
-}
-
 /* Resolves a name reference (of kind target) into an id in the final state. */
 static int resolve_name(apply_t *a, const cp_kind_t *target, const char *name, char *id,
                         const char *where, const char *field)
@@ -208,7 +210,7 @@ static item_t *want(apply_t *a, const cp_kind_t *k, const ProtobufCMessage *in, 
     }
     k->defaults(m);
     if (k->validate(m, st) != 0) {
-        prefix_status(st, where);
+        ap_status_prefix(st, "%s", where);
         goto fail;
     }
     item_t *x = find(a, k, pid, ap_msg_get_str(m, "name"));
@@ -222,9 +224,10 @@ static item_t *want(apply_t *a, const cp_kind_t *k, const ProtobufCMessage *in, 
     x->in_bundle = 1;
     snprintf(x->where, sizeof(x->where), "%s", where);
     if (x->cur != NULL) {
-        static const char *const KEEP[] = {"id", "create_time", "update_time", "revision"};
-        for (size_t i = 0; i < 4; i++)
-            ap_msg_copy_field(m, x->cur, KEEP[i], err, sizeof(err));
+        /* the server-set fields stay as stored */
+        for (unsigned i = 0; i < k->desc->n_fields; i++)
+            if (cp_res_output_only(k->desc->fields[i].name))
+                ap_msg_copy_field(m, x->cur, k->desc->fields[i].name, err, sizeof(err));
     } else {
         char id[64];
         cp_res_new_id(k, id);
@@ -518,7 +521,7 @@ static int want_settings(apply_t *a, Apiplatform__V1__Settings **cur_out,
         for (char *c = w->custom_domains[i]; *c; c++)
             if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
     if (cp_validate_settings(w, a->st) != 0) {
-        prefix_status(a->st, "settings");
+        ap_status_prefix(a->st, "settings");
         ap_msg_free(&cur->base);
         ap_msg_free(&w->base);
         return -1;
@@ -563,10 +566,7 @@ Apiplatform__V1__ApplyResponse *cp_apply(cp_store_t *s, const Apiplatform__V1__A
             ap_status_set(st, GRPC_STATUS_INVALID_ARGUMENT, "selector: empty label key");
             return NULL;
         }
-    for (size_t ki = 0; cp_kinds[ki]; ki++) {
-        void *ctx[2] = {&a, (void *)cp_kinds[ki]};
-        cp_res_each(s, cp_kinds[ki], load_one, ctx);
-    }
+    load_all(&a);
     const Apiplatform__V1__Bundle *b = req->bundle;
     if (want_settings(&a, &scur, &swant) != 0) goto out;
     /* parents before children, referenced kinds before profiles */
@@ -680,15 +680,9 @@ out:
 static ProtobufCMessage *exported(const ProtobufCMessage *m, const cp_kind_t *k)
 {
     ProtobufCMessage *e = ap_msg_dup(m);
-    static const char *const OUT[] = {"id", "create_time", "update_time", "revision"};
-    for (size_t i = 0; i < 4; i++) {
-        const ProtobufCFieldDescriptor *fd = ap_msg_field(k->desc, OUT[i]);
-        if (fd->type == PROTOBUF_C_TYPE_STRING)
-            ap_msg_set_str(e, OUT[i], "");
-        else
-            ap_msg_set_u64(e, OUT[i], 0);
-    }
-    if (k->parent_field) ap_msg_set_str(e, k->parent_field, "");
+    for (unsigned i = 0; i < k->desc->n_fields; i++)
+        if (cp_res_output_only(k->desc->fields[i].name)) ap_msg_clear(e, k->desc->fields[i].name);
+    if (k->parent_field) ap_msg_clear(e, k->parent_field);
     return e;
 }
 
@@ -696,10 +690,7 @@ Apiplatform__V1__Bundle *cp_export(cp_store_t *s, Apiplatform__V1__Label *const 
                                    ap_status_t *st)
 {
     apply_t a = {s, NULL, {{0}}, st};
-    for (size_t ki = 0; cp_kinds[ki]; ki++) {
-        void *ctx[2] = {&a, (void *)cp_kinds[ki]};
-        cp_res_each(s, cp_kinds[ki], load_one, ctx);
-    }
+    load_all(&a);
     Apiplatform__V1__Bundle *b =
         (Apiplatform__V1__Bundle *)ap_msg_new(&apiplatform__v1__bundle__descriptor);
     if (nsel == 0)

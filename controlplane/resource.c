@@ -220,8 +220,7 @@ void cp_res_index_key(char *buf, size_t n, const cp_kind_t *k, const char *paren
                       const char *key)
 {
     int w = snprintf(buf, n, "n/%s/%s/%s", k->name, parent_id, key);
-    if (w < 0 || (size_t)w >= n)
-        snprintf(buf, n, "n/%s/-/too-long", k->name);
+    if (w < 0 || (size_t)w >= n) snprintf(buf, n, "n/%s/-/too-long", k->name);
 }
 
 static const char *parent_of(const cp_kind_t *k, const ProtobufCMessage *m)
@@ -386,7 +385,8 @@ int cp_res_list(cp_store_t *s, const cp_kind_t *k, const char *parent_ref, uint3
     }
     char prefix[CP_KEY_MAX], start[CP_KEY_MAX];
     snprintf(prefix, sizeof(prefix), "r/%s/", k->name);
-    if (page_token != NULL && page_token[0] != '\0') cp_res_key(start, sizeof(start), k, page_token);
+    if (page_token != NULL && page_token[0] != '\0')
+        cp_res_key(start, sizeof(start), k, page_token);
     list_scan_t ls = {k,
                       (parent_ref && parent_ref[0]) ? pid : NULL,
                       page_size,
@@ -413,14 +413,6 @@ void cp_res_each(cp_store_t *s, const cp_kind_t *k, void (*fn)(void *ctx, Protob
 
 /* ---- writes ---- */
 
-/* Prefixes st's message with the field it concerns: "profile.policy_id: ...". */
-static void prefix_status(ap_status_t *st, const char *kind, const char *field)
-{
-    char msg[sizeof(st->message)];
-    memcpy(msg, st->message, sizeof(msg));
-    ap_status_set(st, st->code, "%s.%s: %.400s", kind, field, msg);
-}
-
 /* Replaces every id-or-name in the parent and reference fields by an id. */
 static int resolve_refs(cp_store_t *s, const cp_kind_t *k, ProtobufCMessage *m, ap_status_t *st)
 {
@@ -432,7 +424,7 @@ static int resolve_refs(cp_store_t *s, const cp_kind_t *k, ProtobufCMessage *m, 
                                  k->parent_field),
                    -1;
         if (cp_res_resolve(s, k->parent, ref, NULL, id, st) != 0) {
-            prefix_status(st, k->name, k->parent_field);
+            ap_status_prefix(st, "%s.%s", k->name, k->parent_field);
             return -1;
         }
         ap_msg_set_str(m, k->parent_field, id);
@@ -447,7 +439,7 @@ static int resolve_refs(cp_store_t *s, const cp_kind_t *k, ProtobufCMessage *m, 
                                 : ap_msg_get_str(m, ref->field);
             if (v[0] == '\0' && fd->label != PROTOBUF_C_LABEL_REPEATED) continue;
             if (cp_res_resolve(s, ref->target, v, NULL, id, st) != 0) {
-                prefix_status(st, k->name, ref->field);
+                ap_status_prefix(st, "%s.%s", k->name, ref->field);
                 return -1;
             }
             if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
