@@ -296,6 +296,7 @@ int main(int argc, char **argv)
     ap_server_t *srv = ap_server_new(&so, &st);
     if (srv == NULL) {
         fprintf(stderr, "apiplatform-cp: %s\n", st.message);
+        cp_sync_free(admin.sync);
         cp_store_close(store);
         return 1;
     }
