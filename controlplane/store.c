@@ -137,6 +137,59 @@ int cp_store_put_meta(cp_store_t *s, const char *name, const char *value, char *
     return *err == NULL ? 0 : -1;
 }
 
+struct st_cp_batch_t {
+    cp_store_t *s;
+    rocksdb_writebatch_t *wb;
+};
+
+cp_batch_t *cp_batch_begin(cp_store_t *s)
+{
+    cp_batch_t *b = calloc(1, sizeof(*b));
+    b->s = s;
+    b->wb = rocksdb_writebatch_create();
+    return b;
+}
+
+void cp_batch_put(cp_batch_t *b, const char *key, const void *val, size_t len)
+{
+    rocksdb_writebatch_put(b->wb, key, strlen(key), val, len);
+}
+
+void cp_batch_put_msg(cp_batch_t *b, const char *key, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    protobuf_c_message_pack(m, buf);
+    cp_batch_put(b, key, buf, n);
+    free(buf);
+}
+
+void cp_batch_del(cp_batch_t *b, const char *key)
+{
+    rocksdb_writebatch_delete(b->wb, key, strlen(key));
+}
+
+int cp_batch_commit(cp_batch_t *b, int sync, char **err)
+{
+    *err = NULL;
+    if (sync) {
+        rocksdb_write(b->s->db, b->s->wopts, b->wb, err);
+    } else {
+        rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+        rocksdb_write(b->s->db, w, b->wb, err);
+        rocksdb_writeoptions_destroy(w);
+    }
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+    return *err == NULL ? 0 : -1;
+}
+
+void cp_batch_abort(cp_batch_t *b)
+{
+    rocksdb_writebatch_destroy(b->wb);
+    free(b);
+}
+
 cp_txn_t *cp_txn_begin(cp_store_t *s, const char *actor)
 {
     cp_txn_t *t = calloc(1, sizeof(*t));

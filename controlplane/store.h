@@ -35,6 +35,19 @@ void cp_store_scan(cp_store_t *s, const char *prefix, const char *start_after, c
 /* Writes metadata (m/<name>) outside the revisioned change log. */
 int cp_store_put_meta(cp_store_t *s, const char *name, const char *value, char **err);
 
+/* A batch of writes to data outside the configuration (quota state, usage
+ * aggregates): no revision, no change log, all or nothing. */
+typedef struct st_cp_batch_t cp_batch_t;
+cp_batch_t *cp_batch_begin(cp_store_t *s);
+void cp_batch_put(cp_batch_t *b, const char *key, const void *val, size_t len);
+void cp_batch_put_msg(cp_batch_t *b, const char *key, const ProtobufCMessage *m);
+void cp_batch_del(cp_batch_t *b, const char *key);
+/* Writes and frees b; sync = fsync the WAL first (as configured) or not.
+ * 0, or -1 with *err (malloc'd). */
+int cp_batch_commit(cp_batch_t *b, int sync, char **err);
+/* Frees b unwritten. */
+void cp_batch_abort(cp_batch_t *b);
+
 /* A write transaction. Nothing is visible until commit. */
 cp_txn_t *cp_txn_begin(cp_store_t *s, const char *actor);
 /* The revision this transaction commits as. */
