@@ -15,6 +15,7 @@
 #include "ap_msg.h"
 #include "ap_token.h"
 #include "apply.h"
+#include "usage.h"
 #include "apiplatform/v1/admin.pb-c.h"
 #include "resource.h"
 #include "validate.h"
@@ -415,6 +416,24 @@ static ProtobufCMessage *list_nodes(void *ctx, const ap_call_info_t *ci,
     return &r->base;
 }
 
+static ProtobufCMessage *list_quotas(void *ctx, const ap_call_info_t *ci,
+                                     const ProtobufCMessage *req, ap_status_t *st)
+{
+    cp_admin_t *a = ctx;
+    Apiplatform__V1__ListQuotasResponse *r =
+        cp_sync_quotas(a->sync, (const Apiplatform__V1__ListQuotasRequest *)req, st);
+    return r ? &r->base : NULL;
+}
+
+static ProtobufCMessage *get_usage(void *ctx, const ap_call_info_t *ci,
+                                   const ProtobufCMessage *req, ap_status_t *st)
+{
+    Apiplatform__V1__GetUsageResponse *r =
+        cp_usage_get(((cp_admin_t *)ctx)->store, (const Apiplatform__V1__GetUsageRequest *)req,
+                     (int64_t)time(NULL), st);
+    return r ? &r->base : NULL;
+}
+
 /* ---- configuration as code, audit ---- */
 
 static ProtobufCMessage *apply(void *ctx, const ap_call_info_t *ci, const ProtobufCMessage *req,
@@ -504,5 +523,7 @@ const ap_method_t cp_admin_methods[] = {
     {SVC "Apply", &apiplatform__v1__apply_request__descriptor, apply},
     {SVC "Export", &apiplatform__v1__export_request__descriptor, export_bundle},
     {SVC "ListChanges", &apiplatform__v1__list_changes_request__descriptor, list_changes},
+    {SVC "ListQuotas", &apiplatform__v1__list_quotas_request__descriptor, list_quotas},
+    {SVC "GetUsage", &apiplatform__v1__get_usage_request__descriptor, get_usage},
 };
 const size_t cp_admin_n_methods = sizeof(cp_admin_methods) / sizeof(cp_admin_methods[0]);

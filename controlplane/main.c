@@ -33,6 +33,8 @@ typedef struct {
     int test_hooks;
     char tls_cert[1024], tls_key[1024], tls_ca[1024];
     int grace_ms;
+    int quota_ttl_ms;
+    long long quota_grant_cap;
 } config_t;
 
 /* set by the signal handler, read by the server loop */
@@ -57,6 +59,8 @@ static const struct option OPTS[] = {
     {"tls-ca", required_argument, NULL, 'C'},
     {"grace-ms", required_argument, NULL, 'g'},
     {"config", required_argument, NULL, 'F'},
+    {"quota-lease-ttl-ms", required_argument, NULL, 'q'},
+    {"quota-grant-cap", required_argument, NULL, 'Q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -81,6 +85,9 @@ static void usage(FILE *f)
            "  --tls-cert FILE --tls-key FILE [--tls-ca FILE]\n"
            "                           serve TLS; with --tls-ca, require client certificates\n"
            "  --grace-ms N             how long shutdown waits for in-flight calls (default 5000)\n"
+           "  --quota-lease-ttl-ms N   a quota lease of a node that went away is reclaimed\n"
+           "                           N ms after it left (default 10000)\n"
+           "  --quota-grant-cap N      the largest quota slice leased at once (default 100000)\n"
            "  --config FILE            read `name = value` lines with the names above\n");
 }
 
@@ -139,6 +146,20 @@ static int set_option(config_t *c, int opt, const char *name, const char *v)
         break;
     case 'g':
         c->grace_ms = atoi(v);
+        break;
+    case 'q':
+        c->quota_ttl_ms = atoi(v);
+        if (c->quota_ttl_ms < 200 || c->quota_ttl_ms > 3600000) {
+            fprintf(stderr, "apiplatform-cp: --quota-lease-ttl-ms: must be 200-3600000\n");
+            return -1;
+        }
+        break;
+    case 'Q':
+        c->quota_grant_cap = atoll(v);
+        if (c->quota_grant_cap < 1) {
+            fprintf(stderr, "apiplatform-cp: --quota-grant-cap: must be a positive number\n");
+            return -1;
+        }
         break;
     default:
         fprintf(stderr, "apiplatform-cp: unknown setting \"%s\"\n", name);
@@ -228,13 +249,20 @@ static int secret_hash(const config_t *c, cp_store_t *store, const secret_src_t 
     return 0;
 }
 
+static void tick(void *ctx)
+{
+    cp_sync_tick(((cp_admin_t *)ctx)->sync);
+}
+
 int main(int argc, char **argv)
 {
     config_t c = {.listen = "127.0.0.1:7400",
                   .data_dir = "./data",
                   .fsync = 1,
                   .log_level = "info",
-                  .grace_ms = 5000};
+                  .grace_ms = 5000,
+                  .quota_ttl_ms = 10000,
+                  .quota_grant_cap = 100000};
     /* the config file first, so flags override it */
     if (ap_conf_from_argv("apiplatform-cp", argc, argv, OPTS, 'F', set_from_file, &c) != 0)
         return 1;
@@ -278,6 +306,7 @@ int main(int argc, char **argv)
         return 1;
     }
     admin.sync = cp_sync_new(store, node_hash, c.node_cert_cn, c.test_hooks);
+    cp_sync_quota_config(admin.sync, (uint32_t)c.quota_ttl_ms, (uint64_t)c.quota_grant_cap);
     ap_stream_method_t sync_row = cp_sync_stream_method;
     sync_row.ctx = admin.sync;
     ap_server_opts_t so = {
@@ -290,6 +319,7 @@ int main(int argc, char **argv)
         .streams = &sync_row,
         .n_streams = 1,
         .done = cp_admin_done,
+        .tick = tick,
         .ctx = &admin,
     };
     ap_status_t st;

@@ -17,7 +17,9 @@
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "ap_token.h"
+#include "quota.h"
 #include "resource.h"
+#include "usage.h"
 
 typedef struct st_cp_node_t {
     Apiplatform__V1__NodeStatus *st; /* what ListNodes shows */
@@ -35,6 +37,7 @@ struct st_cp_sync_t {
     int test_hooks;
     cp_node_t *nodes;
     uint64_t nonce_seq;
+    cp_quota_t *quota;
 };
 
 /* kind name -> the Snapshot field that carries it */
@@ -45,6 +48,13 @@ static const struct {
     {"collection", "collections"}, {"endpoint", "endpoints"}, {"client", "clients"},
     {"profile", "profiles"},       {"policy", "policies"},    {"token", "tokens"},
 };
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static const cp_kind_t *kind_by_name(const char *name)
 {
@@ -313,9 +323,27 @@ static void on_hello(cp_sync_t *s, ap_stream_t *stream, const Apiplatform__V1__N
     st->revision = h->revision;
     st->connect_time = st->last_seen_time = (int64_t)time(NULL);
     n->needs_first = 1;
+    cp_quota_node_up(s->quota, h->node_id);
     ap_log(AP_LOG_INFO, "node_connected", "node=%s revision=%" PRIu64 " peer=%s version=%s",
            h->node_id, h->revision, st->address, h->build_version);
     cp_sync_notify(s); /* this node's first update, and everyone's new share */
+}
+
+/* Usage and quota leases: recorded, then answered at once with the node's
+ * leases (a response without an update, never acknowledged). */
+static void on_report(cp_sync_t *s, cp_node_t *n, const Apiplatform__V1__UsageReport *rep)
+{
+    int64_t now = now_ms();
+    if (rep->n_counters > 0) cp_usage_record(s->store, rep, now / 1000);
+    Apiplatform__V1__SyncResponse resp = APIPLATFORM__V1__SYNC_RESPONSE__INIT;
+    Apiplatform__V1__ReportAck ack = APIPLATFORM__V1__REPORT_ACK__INIT;
+    cp_quota_report(s->quota, n->st->node_id, rep, connected(s), now, &ack);
+    ack.seq = rep->seq;
+    resp.report_ack = &ack;
+    resp.nonce = "";
+    resp.node_count = connected(s);
+    ap_stream_send(n->stream, &resp.base);
+    cp_quota_ack_clear(&ack);
 }
 
 static void on_message(void *ctx, ap_stream_t *stream, const ProtobufCMessage *m)
@@ -340,6 +368,9 @@ static void on_message(void *ctx, ap_stream_t *stream, const ProtobufCMessage *m
         st->pending_revision = 0;
         st->last_ack_time = st->last_seen_time;
         ap_log(AP_LOG_DEBUG, "sync_ack", "node=%s revision=%" PRIu64, st->node_id, st->revision);
+    } else if (r->message_case == APIPLATFORM__V1__SYNC_REQUEST__MESSAGE_REPORT) {
+        on_report(s, n, r->report);
+        return;
     } else if (r->message_case == APIPLATFORM__V1__SYNC_REQUEST__MESSAGE_NACK) {
         if (strcmp(r->nack->nonce, n->nonce) != 0 || st->pending_revision == 0) return;
         st->nack_revision = st->pending_revision;
@@ -361,6 +392,7 @@ static void on_end(void *ctx, ap_stream_t *stream)
     n->st->connected = 0;
     n->st->pending_revision = 0;
     n->st->last_seen_time = (int64_t)time(NULL);
+    cp_quota_node_down(((cp_sync_t *)ctx)->quota, n->st->node_id, now_ms());
     ap_log(AP_LOG_INFO, "node_disconnected", "node=%s revision=%" PRIu64, n->st->node_id,
            n->st->revision);
     cp_sync_notify(ctx); /* the others' shares grow */
@@ -381,12 +413,14 @@ cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, const char *nod
     snprintf(s->node_hash, sizeof(s->node_hash), "%s", node_hash);
     snprintf(s->node_cn, sizeof(s->node_cn), "%s", node_cn ? node_cn : "");
     s->test_hooks = test_hooks;
+    s->quota = cp_quota_new(store, 10000, 100000);
     return s;
 }
 
 void cp_sync_free(cp_sync_t *s)
 {
     if (s == NULL) return;
+    cp_quota_free(s->quota);
     for (cp_node_t *n = s->nodes, *next; n != NULL; n = next) {
         next = n->next;
         ap_msg_free(&n->st->base);
@@ -405,4 +439,22 @@ size_t cp_sync_nodes(cp_sync_t *s, Apiplatform__V1__NodeStatus ***out)
     for (cp_node_t *i = s->nodes; i != NULL; i = i->next)
         (*out)[k++] = (Apiplatform__V1__NodeStatus *)ap_msg_dup(&i->st->base);
     return n;
+}
+
+Apiplatform__V1__ListQuotasResponse *cp_sync_quotas(cp_sync_t *s,
+                                                    const Apiplatform__V1__ListQuotasRequest *req,
+                                                    ap_status_t *st)
+{
+    return cp_quota_list(s->quota, req, now_ms(), st);
+}
+
+void cp_sync_tick(cp_sync_t *s)
+{
+    cp_quota_tick(s->quota, now_ms());
+}
+
+void cp_sync_quota_config(cp_sync_t *s, uint32_t ttl_ms, uint64_t grant_cap)
+{
+    cp_quota_free(s->quota);
+    s->quota = cp_quota_new(s->store, ttl_ms, grant_cap);
 }

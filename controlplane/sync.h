@@ -10,6 +10,7 @@
 #define CP_SYNC_H
 
 #include "ap_rpc.h"
+#include "apiplatform/v1/admin.pb-c.h"
 #include "apiplatform/v1/sync.pb-c.h"
 #include "store.h"
 
@@ -27,6 +28,14 @@ extern const ap_stream_method_t cp_sync_stream_method;
 /* Sends pending updates to every node that can take one: call after each
  * write. */
 void cp_sync_notify(cp_sync_t *s);
+/* Admin ListQuotas (see quota.h). */
+Apiplatform__V1__ListQuotasResponse *cp_sync_quotas(cp_sync_t *s,
+                                                    const Apiplatform__V1__ListQuotasRequest *req,
+                                                    ap_status_t *st);
+/* Quota lease expiry and the largest grant (see quota.h). */
+void cp_sync_quota_config(cp_sync_t *s, uint32_t ttl_ms, uint64_t grant_cap);
+/* Call about every 100 ms: reclaims expired quota leases. */
+void cp_sync_tick(cp_sync_t *s);
 /* The nodes known since start, as a malloc'd ListNodesResponse-ready array. */
 size_t cp_sync_nodes(cp_sync_t *s, Apiplatform__V1__NodeStatus ***out);
 /* Builds the update that brings a node from revision `from` (0 = nothing) to

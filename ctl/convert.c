@@ -156,6 +156,24 @@ int ctl_set_from_now(ProtobufCMessage *req, const char *path, const char *text, 
     return set_int(req, path, (int64_t)time(NULL) + secs, err, errlen);
 }
 
+/* A point in time: RFC 3339, unix seconds, or a duration before now ("15m",
+ * "2h", "7d"). */
+int ctl_set_time_or_ago(ProtobufCMessage *req, const char *path, const char *text, char *err,
+                        size_t errlen)
+{
+    int64_t secs;
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0 || text[digits] == '\0' || text[digits + 1] != '\0') {
+        if (ctl_set_time(req, path, text, err, errlen) == 0) return 0;
+        return fail(err, errlen,
+                    "\"%s\" is neither RFC 3339 (2026-12-04T10:00:00Z), unix seconds nor a "
+                    "duration ago (15m, 2h, 7d)",
+                    text);
+    }
+    if (parse_duration(text, &secs, err, errlen) != 0) return -1;
+    return set_int(req, path, (int64_t)time(NULL) - secs, err, errlen);
+}
+
 /* A duration ("1h") in seconds. */
 int ctl_set_duration(ProtobufCMessage *req, const char *path, const char *text, char *err,
                      size_t errlen)

@@ -69,6 +69,7 @@ typedef enum en_ctl_show_t {
     CTL_SHOW_DIFF,     /* the changes alone; exit status 2 when there are any */
     CTL_SHOW_BUNDLE,   /* the bundle file (YAML unless -o json) to -f or stdout */
     CTL_SHOW_CHANGES,  /* the change log, a row per change */
+    CTL_SHOW_USAGE,    /* usage totals, then the top clients and endpoints */
 } ctl_show_t;
 
 struct st_ctl_cli_t;
@@ -149,6 +150,8 @@ int ctl_set_rate(ProtobufCMessage *req, const char *path, const char *text, char
                  size_t errlen);
 int ctl_set_time(ProtobufCMessage *req, const char *path, const char *text, char *err,
                  size_t errlen);
+int ctl_set_time_or_ago(ProtobufCMessage *req, const char *path, const char *text, char *err,
+                        size_t errlen);
 int ctl_set_from_now(ProtobufCMessage *req, const char *path, const char *text, char *err,
                      size_t errlen);
 int ctl_set_duration(ProtobufCMessage *req, const char *path, const char *text, char *err,

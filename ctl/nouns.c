@@ -575,6 +575,59 @@ static const ctl_column_t audit_columns[] = {{"REVISION", "revision"},
                                              {"ID", "id"},
                                              {NULL}};
 
+/* ---- usage and quotas ---- */
+
+static const ctl_flag_t usage_flags[] = {
+    {"--since", "T", "start_time",
+     "from T: RFC 3339, unix seconds, or a duration ago (15m, 2h, 7d); default 24h before --until",
+     ctl_set_time_or_ago},
+    {"--until", "T", "end_time", "up to T, exclusive (same forms; default now)",
+     ctl_set_time_or_ago},
+    {"--client", "C", "client", "only the calls of this client (id or name)"},
+    {"--collection", "C", "collection",
+     "only the calls to this collection's endpoints (id or name)"},
+    {"--top", "N", "top", "rows per top list (default 10, max 1000)"},
+    {"--granularity", "G", "granularity",
+     "minute or day buckets (default minute up to 48 hours, else day)"},
+    {NULL}};
+
+static const ctl_verb_t usage_verbs[] = {{NULL,
+                                          "[--since T] [--until T] [--client C] [--collection C] "
+                                          "[--top N] [--granularity minute|day]",
+                                          "show successful calls, errors and policy violations, "
+                                          "with the top clients and endpoints, for a time range",
+                                          "GetUsage",
+                                          D(get_usage_request),
+                                          D(get_usage_response),
+                                          NULL,
+                                          {usage_flags},
+                                          CTL_SHOW_USAGE},
+                                         {NULL}};
+
+static const ctl_flag_t quota_of_client[] = {
+    {"--client", "C", "client", "only the quotas of this client (id or name)"}, {NULL}};
+
+static const ctl_verb_t quota_verbs[] = {{"list",
+                                          "[--client C]",
+                                          "list the quotas of the current periods: limit, use, "
+                                          "leases to nodes, what remains",
+                                          "ListQuotas",
+                                          D(list_quotas_request),
+                                          D(list_quotas_response),
+                                          NULL,
+                                          {quota_of_client},
+                                          CTL_SHOW_LIST},
+                                         {NULL}};
+
+static const ctl_column_t quota_columns[] = {{"PROFILE", "profile_name"},
+                                             {"CLIENT", "client_name"},
+                                             {"PERIOD", "period"},
+                                             {"LIMIT", "limit"},
+                                             {"USED", "used"},
+                                             {"LEASED", "leased"},
+                                             {"REMAINING", "remaining"},
+                                             {NULL}};
+
 const ctl_noun_t ctl_nouns[] = {
     {"collection", "versioned groups of endpoints served under one path", collection_verbs,
      collection_columns},
@@ -592,4 +645,7 @@ const ctl_noun_t ctl_nouns[] = {
     {"diff", "what apply would change", diff_verbs},
     {"export", "the configuration as a bundle file", export_verbs},
     {"audit", "the change log: who changed what, when", audit_verbs, audit_columns},
+    {"usage", "calls by outcome, top clients and endpoints, for a time range", usage_verbs},
+    {"quota", "quotas in their current period: used, leased, remaining", quota_verbs,
+     quota_columns},
     {NULL}};

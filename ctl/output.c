@@ -35,6 +35,20 @@ static ProtobufCMessage *const *repeated(const ProtobufCMessage *m, const char *
     return *(ProtobufCMessage *const *const *)((const char *)m + f->offset);
 }
 
+/* The rows of a list answer: the repeated message field `name`, or with
+ * NULL its first one ("items" of a page, "quotas" of ListQuotas). */
+static ProtobufCMessage *const *list_rows(const ProtobufCMessage *m, const char *name, size_t *n)
+{
+    for (unsigned i = 0; name == NULL && i < m->descriptor->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+        if (f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE)
+            name = f->name;
+    }
+    if (name != NULL) return repeated(m, name, n);
+    *n = 0;
+    return NULL;
+}
+
 static void put_time(FILE *out, int64_t t)
 {
     time_t tt = (time_t)t;
@@ -181,16 +195,17 @@ static int display_width(const char *s)
     return n;
 }
 
-/* A row per item of every page or, with `sub`, per element of that
- * repeated field of every item (the changes of each change set). */
+/* A row per item (of the repeated field `list`, NULL = the first) of every
+ * page or, with `sub`, per element of that repeated field of every item (the
+ * changes of each change set). */
 static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages, size_t npages,
-                        const char *sub)
+                        const char *list, const char *sub)
 {
     size_t ncols = 0, nrows = 1, r = 1, n, m;
     while (cols[ncols].header != NULL)
         ncols++;
     for (size_t p = 0; p < npages; p++) {
-        ProtobufCMessage *const *items = repeated(pages[p], "items", &n);
+        ProtobufCMessage *const *items = list_rows(pages[p], list, &n);
         for (size_t i = 0; i < n; i++)
             nrows += sub ? ap_msg_count(items[i], sub) : 1;
     }
@@ -200,7 +215,7 @@ static void print_table(const ctl_column_t *cols, ProtobufCMessage *const *pages
     for (size_t c = 0; c < ncols; c++)
         cells[c] = strdup(cols[c].header);
     for (size_t p = 0; p < npages; p++) {
-        ProtobufCMessage *const *items = repeated(pages[p], "items", &n);
+        ProtobufCMessage *const *items = list_rows(pages[p], list, &n);
         for (size_t i = 0; i < n; i++) {
             ProtobufCMessage *const *rows = sub ? repeated(items[i], sub, &m) : &items[i];
             for (size_t j = 0; j < (sub ? m : 1); j++, r++)
@@ -293,6 +308,88 @@ static void print_deleted(const ctl_cli_t *cli, const Apiplatform__V1__DeleteRes
                    d->changes[i]->kind, d->changes[i]->id);
 }
 
+/* The sum of the UsageCounts fields named in `path` ("client_errors+
+ * server_errors") of m, or of m's `counts`. */
+static uint64_t counts_sum(const ProtobufCMessage *m, const char *path)
+{
+    const ProtobufCMessage *c = ctl_sub(m, "counts");
+    uint64_t sum = 0;
+    char name[32];
+    if (c == NULL) c = m;
+    for (const char *p = path; *p != '\0'; p += *p == '+') {
+        size_t len = strcspn(p, "+");
+        snprintf(name, sizeof(name), "%.*s", (int)len, p);
+        sum += ap_msg_get_u64(c, name);
+        p += len;
+    }
+    return sum;
+}
+
+static char *cell_counts(const ProtobufCMessage *item, const char *path)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRIu64, counts_sum(item, path));
+    return strdup(buf);
+}
+
+#define CALLS "successful+client_errors+server_errors+rate_limited+quota_exceeded+ip_denied"
+#define ERRORS "client_errors+server_errors"
+#define VIOLATIONS "rate_limited+quota_exceeded+ip_denied"
+
+static const ctl_column_t usage_clients[] = {{"CLIENT", "name"},
+                                             {"ID", "id"},
+                                             {"CALLS", CALLS, cell_counts},
+                                             {"SUCCESSFUL", "successful", cell_counts},
+                                             {"ERRORS", ERRORS, cell_counts},
+                                             {"VIOLATIONS", VIOLATIONS, cell_counts},
+                                             {NULL}};
+
+static const ctl_column_t usage_endpoints[] = {{"ENDPOINT", "name"},
+                                               {"COLLECTION", "detail"},
+                                               {"ID", "id"},
+                                               {"CALLS", CALLS, cell_counts},
+                                               {"SUCCESSFUL", "successful", cell_counts},
+                                               {"ERRORS", ERRORS, cell_counts},
+                                               {"VIOLATIONS", VIOLATIONS, cell_counts},
+                                               {NULL}};
+
+/* The totals of a GetUsage answer with their breakdown, then its two top
+ * lists as tables. */
+static void print_usage(const ProtobufCMessage *resp)
+{
+    const Apiplatform__V1__GetUsageResponse *u = (const Apiplatform__V1__GetUsageResponse *)resp;
+    const ProtobufCMessage *t = ctl_sub(resp, "totals");
+    Apiplatform__V1__UsageCounts zero = APIPLATFORM__V1__USAGE_COUNTS__INIT;
+    static const struct {
+        const char *title, *path;
+    } lists[] = {{"TOP CLIENTS", "top_clients"}, {"TOP ENDPOINTS", "top_endpoints"}};
+    const ctl_column_t *cols[] = {usage_clients, usage_endpoints};
+    size_t n;
+
+    fputs("range:              ", stdout);
+    put_time(stdout, u->start_time);
+    fputs(" .. ", stdout);
+    put_time(stdout, u->end_time);
+    printf(" (%s buckets)\n", u->granularity);
+    if (t == NULL) t = &zero.base;
+    printf("calls:              %" PRIu64 "\n", counts_sum(t, CALLS));
+    printf("successful:         %" PRIu64 "\n", counts_sum(t, "successful"));
+    printf("errors:             %" PRIu64 " (client %" PRIu64 ", server %" PRIu64 ")\n",
+           counts_sum(t, ERRORS), counts_sum(t, "client_errors"), counts_sum(t, "server_errors"));
+    printf("policy violations:  %" PRIu64 " (rate limited %" PRIu64 ", quota exceeded %" PRIu64
+           ", ip denied %" PRIu64 ")\n",
+           counts_sum(t, VIOLATIONS), counts_sum(t, "rate_limited"),
+           counts_sum(t, "quota_exceeded"), counts_sum(t, "ip_denied"));
+    for (size_t i = 0; i < 2; i++) {
+        printf("\n%s\n", lists[i].title);
+        list_rows(resp, lists[i].path, &n);
+        if (n == 0)
+            puts("(no calls)");
+        else
+            print_table(cols[i], (ProtobufCMessage *const *)&resp, 1, lists[i].path, NULL);
+    }
+}
+
 int ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n, ap_status_t *st)
 {
     const ProtobufCMessage *resp = resps[0];
@@ -304,7 +401,7 @@ int ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n, ap
         json_t *all = json_array();
         for (size_t p = 0; p < n; p++) {
             size_t count;
-            ProtobufCMessage *const *items = repeated(resps[p], "items", &count);
+            ProtobufCMessage *const *items = list_rows(resps[p], NULL, &count);
             for (size_t i = 0; i < count; i++)
                 json_array_append_new(all, ap_msg_to_json(items[i]));
         }
@@ -319,10 +416,10 @@ int ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n, ap
         print_fields(resp, "");
         break;
     case CTL_SHOW_LIST:
-        print_table(cli->noun->columns, resps, n, NULL);
+        print_table(cli->noun->columns, resps, n, NULL, NULL);
         break;
     case CTL_SHOW_CHANGES:
-        print_table(cli->noun->columns, resps, n, "changes");
+        print_table(cli->noun->columns, resps, n, NULL, "changes");
         break;
     case CTL_SHOW_DELETED:
         print_deleted(cli, (const Apiplatform__V1__DeleteResponse *)resp);
@@ -352,6 +449,9 @@ int ctl_print(const ctl_cli_t *cli, ProtobufCMessage *const *resps, size_t n, ap
         print_plan(plan);
         if (plan->n_changes == 0) puts("no changes");
         return plan->n_changes > 0 ? 2 : 0;
+    case CTL_SHOW_USAGE:
+        print_usage(resp);
+        break;
     case CTL_SHOW_BUNDLE:
         return print_bundle(cli, (const Apiplatform__V1__Bundle *)resp, st);
     }

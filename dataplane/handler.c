@@ -17,6 +17,7 @@
 
 #include "ap_log.h"
 #include "problem.h"
+#include "quota.h"
 #include "ratelimit.h"
 #include "sync.h"
 
@@ -433,38 +434,72 @@ static const struct sockaddr *caller_addr(dp_handler_t *self, h2o_req_t *req,
     return (struct sockaddr *)ss;
 }
 
-/* The profile's rate limit: this node admits its share (limit / nodes,
- * at least 1) per sliding window and says so in the draft-11 headers, where
- * `r` is the cluster-wide estimate (this node's remaining times the number of
- * nodes). Returns DP_PROBLEM_RATE_LIMITED (Retry-After added) or -1.
- * Quotas: not enforced yet. */
+/* Adds Retry-After: secs. */
+static void retry_after(h2o_req_t *req, uint32_t secs)
+{
+    char *ra = h2o_mem_alloc_pool(&req->pool, 16);
+    int n = snprintf(ra, 16, "%u", secs);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
+}
+
+/* Appends one draft-11 policy item to the RateLimit-Policy and RateLimit
+ * values (comma-separated when both a rate limit and a quota apply). */
+static void add_policy_item(dp_reqstate_t *st, const char *name, uint64_t q, uint32_t w, uint64_t r,
+                            uint32_t t)
+{
+    size_t pl = strlen(st->ratelimit_policy), rl = strlen(st->ratelimit);
+    snprintf(st->ratelimit_policy + pl, sizeof(st->ratelimit_policy) - pl, "%s\"%s\";q=%llu;w=%u",
+             pl ? ", " : "", name, (unsigned long long)q, w);
+    snprintf(st->ratelimit + rl, sizeof(st->ratelimit) - rl, "%s\"%s\";r=%llu;t=%u", rl ? ", " : "",
+             name, (unsigned long long)r, t);
+}
+
+/* The profile's rate limit, then its quota.
+ *
+ * Rate limit: this node admits its share (limit / nodes, at least 1) per
+ * sliding window; `r` in the headers is the cluster-wide estimate (this
+ * node's remaining times the number of nodes).
+ *
+ * Quota: taken from this node's lease (quota.h); `r` is the quota minus the
+ * cluster-wide use the control plane last reported minus this node's use
+ * since. Returns DP_PROBLEM_RATE_LIMITED, DP_PROBLEM_QUOTA_EXCEEDED or
+ * DP_PROBLEM_QUOTA_UNAVAILABLE (Retry-After added), or -1 to go on. */
 static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
 {
     const dp_policy_t *pol = st->token->profile->policy;
-    if (pol == NULL || pol->rate_count == 0) return -1;
-    static const char *const NAMES[] = {"second", "minute", "hour"};
-    const char *name = pol->rate_window == 1    ? NAMES[0]
-                       : pol->rate_window == 60 ? NAMES[1]
-                                                : NAMES[2];
-    uint64_t nodes = dp_sync_node_count();
-    uint64_t share = (pol->rate_count + nodes / 2) / nodes;
-    if (share == 0) share = 1;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    dp_rl_result_t r;
-    dp_rl_take(st->token->profile->id, share, pol->rate_window,
-               (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
-    uint64_t left = r.remaining * nodes;
-    if (left > pol->rate_count) left = pol->rate_count;
-    snprintf(st->ratelimit_policy, sizeof(st->ratelimit_policy), "\"%s\";q=%llu;w=%u", name,
-             (unsigned long long)pol->rate_count, pol->rate_window);
-    snprintf(st->ratelimit, sizeof(st->ratelimit), "\"%s\";r=%llu;t=%u", name,
-             (unsigned long long)left, r.reset);
-    if (r.allowed) return -1;
-    char *ra = h2o_mem_alloc_pool(&req->pool, 16);
-    int n = snprintf(ra, 16, "%u", r.retry_after);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
-    return DP_PROBLEM_RATE_LIMITED;
+    if (pol == NULL) return -1;
+    if (pol->rate_count != 0) {
+        static const char *const NAMES[] = {"second", "minute", "hour"};
+        const char *name = pol->rate_window == 1    ? NAMES[0]
+                           : pol->rate_window == 60 ? NAMES[1]
+                                                    : NAMES[2];
+        uint64_t nodes = dp_sync_node_count();
+        uint64_t share = (pol->rate_count + nodes / 2) / nodes;
+        if (share == 0) share = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        dp_rl_result_t r;
+        dp_rl_take(st->token->profile->id, share, pol->rate_window,
+                   (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
+        uint64_t left = r.remaining * nodes;
+        if (left > pol->rate_count) left = pol->rate_count;
+        add_policy_item(st, name, pol->rate_count, pol->rate_window, left, r.reset);
+        if (!r.allowed) {
+            retry_after(req, r.retry_after);
+            return DP_PROBLEM_RATE_LIMITED;
+        }
+    }
+    if (pol->quota_count != 0) {
+        dp_quota_result_t q;
+        dp_quota_take(st->token->profile->id, &q);
+        if (q.name != NULL) add_policy_item(st, q.name, q.limit, q.window, q.remaining, q.reset);
+        if (q.outcome != DP_QUOTA_OK) {
+            retry_after(req, q.retry_after);
+            return q.outcome == DP_QUOTA_EXCEEDED ? DP_PROBLEM_QUOTA_EXCEEDED
+                                                  : DP_PROBLEM_QUOTA_UNAVAILABLE;
+        }
+    }
+    return -1;
 }
 
 /* ---- targets ---- */

@@ -54,9 +54,10 @@ typedef struct st_dp_reqstate_t {
     uint64_t upstream_start_ns;
     uint64_t upstream_done_ns;
     /* IETF draft-11 RateLimit-Policy and RateLimit values for the response
-     * ("" when the profile has no rate limit) */
-    char ratelimit_policy[64];
-    char ratelimit[64];
+     * ("" when the profile has no rate limit or quota; both when it has
+     * both, comma-separated) */
+    char ratelimit_policy[128];
+    char ratelimit[128];
 } dp_reqstate_t;
 
 /* Registers the handler and its response filter on pathconf. Returns 0, or

@@ -20,7 +20,9 @@
 #include "config.h"
 #include "validate.h"
 #include "server.h"
+#include "quota.h"
 #include "sync.h"
+#include "usage.h"
 
 #define MAX_LISTEN 16
 
@@ -47,6 +49,7 @@ typedef struct {
     char access_log[1024];
     char log_level[16];
     long grace_ms;
+    long quota_wait_ms;
     /* --trusted-proxies, parsed */
     dp_cidr_t trusted[64];
     size_t n_trusted;
@@ -72,6 +75,7 @@ static const struct option OPTS[] = {
     {"access-log", required_argument, NULL, 'o'},
     {"log-level", required_argument, NULL, 'v'},
     {"grace-ms", required_argument, NULL, 'g'},
+    {"quota-wait-ms", required_argument, NULL, 'W'},
     {"trusted-proxies", required_argument, NULL, 'P'},
     {"config", required_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
@@ -106,6 +110,8 @@ static void usage(FILE *f)
             "  --log-level LEVEL        debug, info, warn, error (default info)\n"
             "  --grace-ms N             how long shutdown waits for in-flight requests\n"
             "                           (default 5000)\n"
+            "  --quota-wait-ms N        how long a request of a profile with a quota may\n"
+            "                           wait for a lease from the control plane (default 250)\n"
             "  --config FILE            read `name = value` lines with the names above\n");
 }
 
@@ -292,6 +298,15 @@ static int set_option(config_t *c, int opt, const char *name, const char *v, int
                    -1;
         COPY(log_level);
         break;
+    case 'W':
+        if (parse_long(v, 0, 10000, &c->quota_wait_ms) != 0)
+            return fprintf(
+                       stderr,
+                       "apiplatform-dp: --quota-wait-ms: expected milliseconds from 0 to 10000, "
+                       "got \"%s\"\n",
+                       v),
+                   -1;
+        return 0;
     case 'g':
         if (parse_long(v, 0, 600000, &c->grace_ms) != 0)
             return fprintf(stderr,
@@ -359,6 +374,7 @@ int main(int argc, char **argv)
     c.max_body_bytes = 5 * 1024 * 1024;
     c.max_header_bytes = 64 * 1024;
     c.grace_ms = 5000;
+    c.quota_wait_ms = 250;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c.threads = ncpu > 0 ? (ncpu > 1024 ? 1024 : ncpu) : 1;
 
@@ -446,7 +462,9 @@ int main(int argc, char **argv)
         .node_id = c.node_id,
         .labels = opt_str(c.labels),
         .cache_path = opt_str(c.cache),
+        .drain_usage = dp_usage_drain,
     };
+    dp_quota_set_wait_ms((int)c.quota_wait_ms);
     if (dp_sync_start(&sy, err, sizeof(err)) != 0) {
         fprintf(stderr, "apiplatform-dp: %s\n", err);
         return 1;

@@ -52,6 +52,11 @@ static const dp_problem_t PROBLEMS[DP_PROBLEM_COUNT] = {
     [DP_PROBLEM_QUOTA_EXCEEDED] = {"quota_exceeded", 429, "Quota exceeded",
                                    "The usage quota of this access profile is used up for the "
                                    "current period; retry after the time in Retry-After."},
+    [DP_PROBLEM_QUOTA_UNAVAILABLE] = {"quota_unavailable", 503, "Quota cannot be checked",
+                                      "This access profile has a usage quota and the gateway "
+                                      "cannot reach the quota authority to confirm it; nothing "
+                                      "is admitted unconfirmed. Retry after the time in "
+                                      "Retry-After."},
     [DP_PROBLEM_BODY_TOO_LARGE] = {"body_too_large", 413, "Request body too large",
                                    "The request body is larger than this gateway accepts."},
     [DP_PROBLEM_HEADERS_TOO_LARGE] = {"headers_too_large", 431, "Request headers too large",

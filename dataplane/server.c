@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "accesslog.h"
+#include "usage.h"
 
 typedef struct st_dp_listener_t {
     int is_tls;
@@ -258,6 +259,7 @@ dp_server_t *dp_server_new(const dp_server_opts_t *o, char *err, size_t errlen)
     pathconf->error_log.emit_request_errors = 0;
     if (dp_handler_register(pathconf, &o->handler, err, errlen) != 0) goto Fail;
     dp_accesslog_register(pathconf, o->access_log_fd);
+    dp_usage_register(pathconf);
 
     if (o->n_tls_listen != 0 &&
         (s->ssl_ctx = make_ssl_ctx(o->tls_cert, o->tls_key, err, errlen)) == NULL)

@@ -23,6 +23,7 @@
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "config.h"
+#include "quota.h"
 
 #define BUILD_VERSION "apiplatform-dp/0.1"
 #define MAGIC "APDPSNP1"
@@ -246,6 +247,44 @@ static void hello(Apiplatform__V1__SyncRequest *req, Apiplatform__V1__NodeHello 
     req->hello = h;
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sends a UsageReport when one is due: quota lease use and requests (at
+ * once when a request waits or a lease runs low, else every second while
+ * leases are held), usage counters every second. release: the final report
+ * that gives every lease back. 0, or -1 when the stream is broken. */
+static int maybe_report(ap_client_stream_t *cs, int release, ap_status_t *st)
+{
+    static double last_drain;
+    static uint64_t seq;
+    double now = mono_now();
+    int quota = release || dp_quota_report_due();
+    int drain = S.o.drain_usage != NULL && (release || now - last_drain >= 1.0);
+    if (!quota && !drain) return 0;
+    Apiplatform__V1__UsageReport *r =
+        (Apiplatform__V1__UsageReport *)ap_msg_new(&apiplatform__v1__usage_report__descriptor);
+    if (drain) {
+        S.o.drain_usage(r);
+        last_drain = now;
+    }
+    if (quota) dp_quota_fill_report(r, release);
+    int rc = 0;
+    if (r->n_counters + r->n_leases + r->n_requests > 0) {
+        r->seq = ++seq;
+        Apiplatform__V1__SyncRequest req = APIPLATFORM__V1__SYNC_REQUEST__INIT;
+        req.message_case = APIPLATFORM__V1__SYNC_REQUEST__MESSAGE_REPORT;
+        req.report = r;
+        rc = ap_client_stream_send(cs, &req.base, st);
+    }
+    ap_msg_free(&r->base);
+    return rc;
+}
+
 /* Runs one stream until it breaks or stop is asked; returns after any
  * update was handled (so backoff starts over) as 1, else 0. */
 static int run_stream(ap_channel_t *ch, Apiplatform__V1__Label **lp, size_t nl)
@@ -259,15 +298,30 @@ static int run_stream(ap_channel_t *ch, Apiplatform__V1__Label **lp, size_t nl)
     hello(&req, &h, lp, nl);
     int progressed = 0;
     if (ap_client_stream_send(cs, &req.base, &st) != 0) goto out;
+    dp_quota_set_connected(1);
+    int broken = 0;
     while (!atomic_load(&S.stop)) {
+        if (maybe_report(cs, 0, &st) != 0) {
+            broken = 1;
+            break;
+        }
         ProtobufCMessage *m;
-        int r =
-            ap_client_stream_recv(cs, &apiplatform__v1__sync_response__descriptor, &m, 250, &st);
+        /* short waits: lease requests of waiting callers go out within ~5 ms */
+        int r = ap_client_stream_recv(cs, &apiplatform__v1__sync_response__descriptor, &m, 5, &st);
         if (r == 0) continue;
-        if (r < 0) break;
+        if (r < 0) {
+            broken = 1;
+            break;
+        }
         atomic_store(&S.connected, 1);
         progressed = 1;
         Apiplatform__V1__SyncResponse *u = (Apiplatform__V1__SyncResponse *)m;
+        if (u->report_ack != NULL) dp_quota_apply_ack(u->report_ack);
+        if (u->update_case == APIPLATFORM__V1__SYNC_RESPONSE__UPDATE__NOT_SET) {
+            /* only an answer to a report: not an update, not acknowledged */
+            protobuf_c_message_free_unpacked(m, NULL);
+            continue;
+        }
         char err[512] = "";
         uint64_t held = atomic_load(&S.revision);
         Apiplatform__V1__Snapshot *next = apply(u, held, err, sizeof(err));
@@ -296,9 +350,28 @@ static int run_stream(ap_channel_t *ch, Apiplatform__V1__Label **lp, size_t nl)
         }
         int sent = ap_client_stream_send(cs, &ans.base, &st);
         protobuf_c_message_free_unpacked(m, NULL);
-        if (sent != 0) break;
+        if (sent != 0) {
+            broken = 1;
+            break;
+        }
+    }
+    /* stopping: give the leases back and send the last counters */
+    if (!broken && atomic_load(&S.stop) && maybe_report(cs, 1, &st) == 0) {
+        /* wait (briefly) for the answer, so the release is not cancelled in
+         * flight when the stream closes */
+        for (int i = 0; i < 100; i++) {
+            ProtobufCMessage *m;
+            int r =
+                ap_client_stream_recv(cs, &apiplatform__v1__sync_response__descriptor, &m, 10, &st);
+            if (r < 0) break;
+            if (r == 0) continue;
+            int answered = ((Apiplatform__V1__SyncResponse *)m)->report_ack != NULL;
+            protobuf_c_message_free_unpacked(m, NULL);
+            if (answered) break;
+        }
     }
 out:
+    dp_quota_set_connected(0);
     if (!atomic_load(&S.stop)) {
         char q[600];
         ap_log(AP_LOG_WARN, "cp_disconnected", "code=%s error=%s", ap_status_name(st.code),

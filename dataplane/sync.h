@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "ap_rpc.h"
+#include "apiplatform/v1/sync.pb-c.h"
 
 typedef struct st_dp_sync_opts_t {
     /* control plane Sync address, "127.0.0.1:7401" */
@@ -24,6 +25,9 @@ typedef struct st_dp_sync_opts_t {
     const char *labels;
     /* last-known-good snapshot file (may be NULL: no cache) */
     const char *cache_path;
+    /* moves the usage counters gathered since the last call into a report
+     * (dp_usage_drain; may be NULL) */
+    size_t (*drain_usage)(Apiplatform__V1__UsageReport *r);
 } dp_sync_opts_t;
 
 /* Loads the cache (if any; a corrupt one is reported and ignored) and starts

@@ -2,17 +2,16 @@
  * temporary directory per test: defaults, unique keys, references by name,
  * route clashes, masked updates with optimistic concurrency, paging, and
  * deletes that refuse, cascade, or take children along. */
-#define _GNU_SOURCE /* nftw */
 #include "resource.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ap_msg.h"
+#include "tmpstore.h"
 
 typedef Apiplatform__V1__Collection collection_t;
 typedef Apiplatform__V1__Endpoint endpoint_t;
@@ -21,31 +20,19 @@ typedef Apiplatform__V1__AccessProfile profile_t;
 typedef Apiplatform__V1__AccessPolicy policy_t;
 typedef Apiplatform__V1__Token token_t;
 
-static char dir[512];
+static char dir[TMPSTORE_DIR_MAX];
 static cp_store_t *s;
 static ap_status_t st;
 
 static void setup(void)
 {
-    const char *base = getenv("TEST_TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/resource_test.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(dir), "mkdtemp %s", dir);
-    char *err = NULL;
-    s = cp_store_open(dir, 0, &err);
-    cr_assert_not_null(s, "cp_store_open(%s): %s", dir, err ? err : "(no error)");
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
+    s = tmpstore_open("resource_test", dir);
 }
 
 static void teardown(void)
 {
-    cp_store_close(s);
+    tmpstore_remove(s, dir);
     s = NULL;
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(resource, .init = setup, .fini = teardown);
@@ -146,17 +133,9 @@ static void release(void *m)
 }
 
 /* How many keys start with prefix. */
-static int count_one(void *ctx, const char *k, size_t kl, const char *v, size_t vl)
-{
-    (*(size_t *)ctx)++;
-    return 0;
-}
-
 static size_t count(const char *prefix)
 {
-    size_t n = 0;
-    cp_store_scan(s, prefix, NULL, count_one, &n);
-    return n;
+    return tmpstore_count(s, prefix);
 }
 
 static Apiplatform__V1__ChangeSet *changeset(uint64_t rev)

@@ -3,42 +3,30 @@
  * resources changed since R (upserts with their latest state, removals for
  * deletes), or a full snapshot when it holds nothing or a revision the
  * change log cannot explain. */
-#define _GNU_SOURCE /* nftw */
 #include "sync.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ap_msg.h"
 #include "resource.h"
+#include "tmpstore.h"
 
-static char dir[512];
+static char dir[TMPSTORE_DIR_MAX];
 static cp_store_t *s;
 static ap_status_t st;
 
 static void setup(void)
 {
-    const char *base = getenv("TEST_TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/sync_test.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    char *err = NULL;
-    s = cp_store_open(dir, 0, &err);
-    cr_assert_not_null(s, "%s", err ? err : "");
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
+    s = tmpstore_open("sync_test", dir);
 }
 
 static void teardown(void)
 {
-    cp_store_close(s);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpstore_remove(s, dir);
+    s = NULL;
 }
 
 TestSuite(sync, .init = setup, .fini = teardown);

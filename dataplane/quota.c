@@ -1,0 +1,306 @@
+/* Quota leases on a node (see quota.h). One mutex guards the table of
+ * slots (one per profile seen with a quota); the handler threads hold it for
+ * a lookup and a few additions, and wait on the condition variable only when
+ * they need an answer from the control plane. */
+#include "quota.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ap_msg.h"
+
+#define BUCKETS 1024
+
+typedef struct st_slot_t {
+    char profile_id[64];
+    uint64_t lease_id; /* 0 = none */
+    uint64_t granted, used, acked_used, chunk;
+    uint64_t last_grant; /* size of the last increase, for prefetching */
+    uint64_t limit, period_used;
+    uint32_t window;
+    int period;
+    double deadline; /* the period's end on this node's monotonic clock */
+    double last_ack; /* monotonic seconds */
+    uint32_t ttl_ms;
+    int exhausted;     /* the control plane had nothing left to lease */
+    int no_quota;      /* the control plane knows of no quota for it */
+    int want;          /* ask for (more of) a lease in the next report */
+    double asked;      /* when the last request went out */
+    uint64_t reported; /* `used` in the last report */
+    int seen;          /* in the ack being applied */
+    struct st_slot_t *next;
+} slot_t;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int cv_ready;
+    slot_t *table[BUCKETS];
+    int urgent; /* a report should go at once */
+    double last_report;
+    double inflight_since; /* a report is out, unanswered; 0 = none */
+    int wait_ms;
+    int connected; /* the stream to the control plane is up */
+} Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait_ms = 250};
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void init_cv(void)
+{
+    if (Q.cv_ready) return;
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&Q.cv, &a);
+    pthread_condattr_destroy(&a);
+    Q.cv_ready = 1;
+}
+
+void dp_quota_set_wait_ms(int ms)
+{
+    Q.wait_ms = ms;
+}
+
+static unsigned hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % BUCKETS;
+}
+
+/* mu held */
+static slot_t *slot_get(const char *profile_id, int create)
+{
+    unsigned h = hash(profile_id);
+    for (slot_t *s = Q.table[h]; s != NULL; s = s->next)
+        if (strcmp(s->profile_id, profile_id) == 0) return s;
+    if (!create) return NULL;
+    slot_t *s = calloc(1, sizeof(*s));
+    strncpy(s->profile_id, profile_id, sizeof(s->profile_id) - 1);
+    s->next = Q.table[h];
+    Q.table[h] = s;
+    return s;
+}
+
+static const char *period_name(int period)
+{
+    switch (period) {
+    case APIPLATFORM__V1__QUOTA_PERIOD__QUOTA_PERIOD_DAY:
+        return "day";
+    case APIPLATFORM__V1__QUOTA_PERIOD__QUOTA_PERIOD_WEEK:
+        return "week";
+    default:
+        return "month";
+    }
+}
+
+/* mu held: what the last answer said still holds (same period, and recent
+ * enough that the control plane has not reclaimed the lease) */
+static int fresh(const slot_t *s, double now)
+{
+    return s->last_ack > 0 && now < s->deadline && (now - s->last_ack) * 1000.0 < s->ttl_ms / 2.0;
+}
+
+static void fill_result(const slot_t *s, double now, dp_quota_outcome_t o, dp_quota_result_t *r)
+{
+    r->outcome = o;
+    r->name = period_name(s->period);
+    r->window = s->window;
+    r->limit = s->limit;
+    uint64_t spent = s->period_used + (s->used > s->acked_used ? s->used - s->acked_used : 0);
+    r->remaining = s->limit > spent ? s->limit - spent : 0;
+    /* with nothing left to lease, what remains is what this node holds */
+    uint64_t held = s->granted > s->used ? s->granted - s->used : 0;
+    if (s->exhausted && r->remaining > held) r->remaining = held;
+    if (o == DP_QUOTA_EXCEEDED) r->remaining = 0;
+    double left = s->deadline - now;
+    r->reset = left > 0 ? (uint32_t)(left + 0.999) : 0;
+    r->retry_after = o == DP_QUOTA_EXCEEDED ? (r->reset > 0 ? r->reset : 1) : 1;
+}
+
+void dp_quota_take(const char *profile_id, dp_quota_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_lock(&Q.mu);
+    init_cv();
+    slot_t *s = slot_get(profile_id, 1);
+    double now = mono(), until = now + Q.wait_ms / 1000.0;
+    for (;;) {
+        int known = fresh(s, now), live = known && s->lease_id != 0;
+        if (live && s->used < s->granted && s->used - s->acked_used < s->chunk) {
+            s->used++;
+            /* ask for more before this runs out, report before the run-ahead
+             * does */
+            uint64_t low = s->last_grant / 2;
+            if (s->granted - s->used <= low && !s->exhausted && !s->want) {
+                s->want = 1;
+                Q.urgent = 1;
+            }
+            if ((s->used - s->acked_used) * 2 >= s->chunk) Q.urgent = 1;
+            fill_result(s, now, DP_QUOTA_OK, r);
+            break;
+        }
+        if (known && s->exhausted && (s->lease_id == 0 || s->used >= s->granted)) {
+            /* nothing left anywhere as of the last answer; ask again now and
+             * then in case leases come back */
+            if (now - s->asked >= 1.0) s->want = 1;
+            fill_result(s, now, DP_QUOTA_EXCEEDED, r);
+            break;
+        }
+        if (!Q.connected || s->no_quota || now >= until) {
+            if (s->no_quota && now - s->asked >= 1.0) s->want = 1;
+            fill_result(s, now, DP_QUOTA_UNAVAILABLE, r);
+            if (s->lease_id == 0) r->name = NULL; /* nothing known to put in headers */
+            break;
+        }
+        /* wait for the control plane: a lease, more of it, or an ack */
+        if (!live || s->used >= s->granted) s->want = 1;
+        Q.urgent = 1;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double wait = until - now;
+        ts.tv_sec += (time_t)wait;
+        ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&Q.cv, &Q.mu, &ts);
+        now = mono();
+    }
+    pthread_mutex_unlock(&Q.mu);
+}
+
+int dp_quota_report_due(void)
+{
+    pthread_mutex_lock(&Q.mu);
+    double now = mono();
+    int held = 0;
+    for (int i = 0; i < BUCKETS && !held; i++)
+        for (slot_t *s = Q.table[i]; s != NULL && !held; s = s->next)
+            held = s->lease_id != 0 || s->want;
+    /* one report in flight at a time (a lost answer is given up after 1 s) */
+    int free_to_send = Q.inflight_since == 0 || now - Q.inflight_since >= 1.0;
+    int due = free_to_send && (Q.urgent || (held && now - Q.last_report >= 1.0));
+    pthread_mutex_unlock(&Q.mu);
+    return due;
+}
+
+static void *grow(void *arr, size_t n, size_t size)
+{
+    return realloc(arr, (n + 1) * size);
+}
+
+void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
+{
+    pthread_mutex_lock(&Q.mu);
+    double now = mono();
+    for (int i = 0; i < BUCKETS; i++)
+        for (slot_t *s = Q.table[i]; s != NULL; s = s->next) {
+            if (s->lease_id != 0) {
+                Apiplatform__V1__LeaseUse *u = (Apiplatform__V1__LeaseUse *)ap_msg_new(
+                    &apiplatform__v1__lease_use__descriptor);
+                u->lease_id = s->lease_id;
+                u->used = s->used;
+                u->release = release;
+                s->reported = s->used;
+                r->leases = grow(r->leases, r->n_leases, sizeof(*r->leases));
+                r->leases[r->n_leases++] = u;
+                if (release) s->lease_id = 0;
+            }
+            if (s->want && !release) {
+                Apiplatform__V1__LeaseRequest *q = (Apiplatform__V1__LeaseRequest *)ap_msg_new(
+                    &apiplatform__v1__lease_request__descriptor);
+                ap_msg_set_str(&q->base, "profile_id", s->profile_id);
+                r->requests = grow(r->requests, r->n_requests, sizeof(*r->requests));
+                r->requests[r->n_requests++] = q;
+                s->want = 0;
+                s->asked = now;
+            }
+        }
+    Q.urgent = 0;
+    Q.last_report = now;
+    Q.inflight_since = now;
+    pthread_mutex_unlock(&Q.mu);
+}
+
+void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
+{
+    pthread_mutex_lock(&Q.mu);
+    init_cv();
+    double now = mono();
+    for (int i = 0; i < BUCKETS; i++)
+        for (slot_t *s = Q.table[i]; s != NULL; s = s->next)
+            s->seen = 0;
+    for (size_t i = 0; i < ack->n_leases; i++) {
+        const Apiplatform__V1__Lease *m = ack->leases[i];
+        slot_t *s = slot_get(m->profile_id, 1);
+        s->seen = 1;
+        s->no_quota = m->limit == 0;
+        if (m->lease_id != s->lease_id) {
+            /* a new lease (or none): what the old one held is over */
+            s->lease_id = m->lease_id;
+            s->used = m->acked_used;
+            s->granted = 0;
+            s->reported = 0;
+        }
+        if (m->lease_id != 0) {
+            if (m->granted > s->granted) s->last_grant = m->granted - s->granted;
+            s->granted = m->granted;
+            if (m->acked_used > s->used) s->used = m->acked_used;
+            s->acked_used = m->acked_used;
+            s->chunk = m->chunk;
+        }
+        s->limit = m->limit;
+        s->period_used = m->period_used;
+        s->period = m->period;
+        s->window = (uint32_t)(m->period_end - m->period_start);
+        s->deadline = now + m->seconds_left;
+        s->last_ack = now;
+        s->ttl_ms = m->ttl_ms;
+        s->exhausted = m->exhausted;
+    }
+    /* leases the control plane no longer lists are over */
+    for (int i = 0; i < BUCKETS; i++)
+        for (slot_t *s = Q.table[i]; s != NULL; s = s->next)
+            if (!s->seen && s->lease_id != 0) {
+                s->lease_id = 0;
+                s->granted = s->used = s->acked_used = 0;
+            }
+    Q.inflight_since = 0;
+    pthread_cond_broadcast(&Q.cv);
+    pthread_mutex_unlock(&Q.mu);
+}
+
+void dp_quota_set_connected(int up)
+{
+    pthread_mutex_lock(&Q.mu);
+    init_cv();
+    Q.connected = up;
+    Q.inflight_since = 0;
+    pthread_cond_broadcast(&Q.cv);
+    pthread_mutex_unlock(&Q.mu);
+}
+
+void dp_quota_reset(void)
+{
+    pthread_mutex_lock(&Q.mu);
+    for (int i = 0; i < BUCKETS; i++) {
+        for (slot_t *s = Q.table[i], *n; s != NULL; s = n) {
+            n = s->next;
+            free(s);
+        }
+        Q.table[i] = NULL;
+    }
+    Q.urgent = 0;
+    Q.inflight_since = 0;
+    pthread_mutex_unlock(&Q.mu);
+}
