@@ -26,9 +26,9 @@ wait_log() { # FILE EVENT PID
     tail -n 20 "$1"; exit 1
 }
 
-"$RUN/bin/apiplatform-cp" --listen 127.0.0.1:7400 --data-dir "$RUN/data" 2>>"$RUN/cp.log" &
+"$RUN/bin/apiplatform-cp" --listen 127.0.0.1:7400 --data-dir "$RUN/data" 2>"$RUN/cp.log" &
 pids+=($!); wait_log "$RUN/cp.log" listening $!
-"$RUN/bin/demo-upstream" --listen 127.0.0.1:9000 2>>"$RUN/upstream.log" &
+"$RUN/bin/demo-upstream" --listen 127.0.0.1:9000 2>"$RUN/upstream.log" &
 pids+=($!); wait_log "$RUN/upstream.log" listening $!
 export APICTL_SERVER=127.0.0.1:7400 APICTL_TOKEN_FILE=$RUN/data/admin.token
 apictl() { "$RUN/bin/apictl" "$@"; }
@@ -54,7 +54,7 @@ TOKEN_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"]["id"
 for n in 1 2; do
     "$RUN/bin/apiplatform-dp" --listen 127.0.0.1:808$((n - 1)) --admin-listen 127.0.0.1:990$n \
         --cp 127.0.0.1:7400 --node-id "local-$n" --node-token-file "$RUN/data/node.token" \
-        --cache "$RUN/dp$n.cache" --access-log "$RUN/dp$n.access.log" 2>>"$RUN/dp$n.log" &
+        --cache "$RUN/dp$n.cache" --access-log "$RUN/dp$n.access.log" 2>"$RUN/dp$n.log" &
     pids+=($!); wait_log "$RUN/dp$n.log" listening $!
 done
 for n in 1 2; do
@@ -84,8 +84,14 @@ Try, in another shell:
 
   export PATH=$RUN/bin:\$PATH APICTL_SERVER=127.0.0.1:7400 APICTL_TOKEN_FILE=$RUN/data/admin.token
   apictl nodes                      # both data planes, the revision they hold
+  apictl quota list                 # the demo policy's 10000/month: used, leased to each node
+  apictl usage --since 15m          # calls by outcome, top clients and endpoints
   apictl token revoke $TOKEN_ID     # then the first curl answers 401 on both nodes
   apictl collection list
+
+  The demo profile's policy allows 100 calls/minute and 10000/month: every
+  answer carries RateLimit-Policy and RateLimit headers for both; the 101st
+  call within a minute gets 429 rate_limited.
 
 Ctrl-C stops everything; the configuration is kept in $RUN/data.
 MSG
