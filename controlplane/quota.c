@@ -115,7 +115,8 @@ static Apiplatform__V1__QuotaRecord *rec_new(void)
 
 static void bucket_key(char *k, size_t n, const Apiplatform__V1__QuotaRecord *r)
 {
-    snprintf(k, n, "q/b/%s/%016" PRIx64, r->profile_id, (uint64_t)r->period_start);
+    snprintf(k, n, "q/b/%s/%016" PRIx64 "/%d", r->profile_id, (uint64_t)r->period_start,
+             (int)r->period);
 }
 
 static void lease_key(char *k, size_t n, uint64_t id)
@@ -175,7 +176,7 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int64_t start);
+static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int period, int64_t start);
 
 cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap)
 {
@@ -198,7 +199,7 @@ cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap)
     int64_t now = wall_ms();
     size_t n = 0;
     for (lease_t *l = q->leases; l != NULL; l = l->next, n++) {
-        bucket_t *b = bucket_find(q, l->rec->profile_id, l->rec->period_start);
+        bucket_t *b = bucket_find(q, l->rec->profile_id, l->rec->period, l->rec->period_start);
         if (b == NULL) { /* its bucket record lost: start one from the lease */
             b = calloc(1, sizeof(*b));
             b->rec = rec_new();
@@ -235,10 +236,14 @@ void cp_quota_free(cp_quota_t *q)
     free(q);
 }
 
-static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int64_t start)
+/* A profile's bucket: the period kind is part of it (a policy changed from
+ * a daily to a monthly quota on the 1st starts a new count). */
+static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int period, int64_t start)
 {
     for (bucket_t *b = q->buckets; b != NULL; b = b->next)
-        if (b->rec->period_start == start && strcmp(b->rec->profile_id, profile) == 0) return b;
+        if (b->rec->period_start == start && (int)b->rec->period == period &&
+            strcmp(b->rec->profile_id, profile) == 0)
+            return b;
     return NULL;
 }
 
@@ -252,10 +257,7 @@ static lease_t *lease_by_id(cp_quota_t *q, uint64_t id)
 static lease_t *lease_of(cp_quota_t *q, const char *node, const bucket_t *b)
 {
     for (lease_t *l = q->leases; l != NULL; l = l->next)
-        if (l->rec->period_start == b->rec->period_start &&
-            strcmp(l->rec->profile_id, b->rec->profile_id) == 0 &&
-            strcmp(l->rec->node_id, node) == 0)
-            return l;
+        if (l->b == b && strcmp(l->rec->node_id, node) == 0) return l;
     return NULL;
 }
 
@@ -318,7 +320,7 @@ static bucket_t *current_bucket(cp_quota_t *q, const char *profile_id, int64_t n
     uint64_t limit = profile_quota(q, profile_id, &period);
     int64_t start, end;
     if (limit == 0 || cp_period_bounds(period, now_s, &start, &end) != 0) return NULL;
-    bucket_t *b = bucket_find(q, profile_id, start);
+    bucket_t *b = bucket_find(q, profile_id, period, start);
     if (b == NULL) {
         b = calloc(1, sizeof(*b));
         b->rec = rec_new();
@@ -548,11 +550,11 @@ static void list_profile(void *ctx, ProtobufCMessage *m)
     s->period_start = start;
     s->period_end = end;
     s->limit = limit;
-    const bucket_t *b = bucket_find(c->q, p->id, start);
+    const bucket_t *b = bucket_find(c->q, p->id, period, start);
     if (b != NULL) {
         bucket_sums(c->q, b, &s->used, &s->leased);
         for (const lease_t *l = c->q->leases; l != NULL; l = l->next) {
-            if (l->rec->period_start != start || strcmp(l->rec->profile_id, p->id) != 0) continue;
+            if (l->b != b) continue;
             Apiplatform__V1__QuotaLeaseStatus *ls = (Apiplatform__V1__QuotaLeaseStatus *)ap_msg_new(
                 &apiplatform__v1__quota_lease_status__descriptor);
             ap_msg_set_str(&ls->base, "node_id", l->rec->node_id);
