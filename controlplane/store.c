@@ -150,6 +150,16 @@ cp_batch_t *cp_batch_begin(cp_store_t *s)
     return b;
 }
 
+/* Puts m, packed, under key in wb. */
+static void put_packed(rocksdb_writebatch_t *wb, const char *key, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    protobuf_c_message_pack(m, buf);
+    rocksdb_writebatch_put(wb, key, strlen(key), (const char *)buf, n);
+    free(buf);
+}
+
 void cp_batch_put(cp_batch_t *b, const char *key, const void *val, size_t len)
 {
     rocksdb_writebatch_put(b->wb, key, strlen(key), val, len);
@@ -157,11 +167,7 @@ void cp_batch_put(cp_batch_t *b, const char *key, const void *val, size_t len)
 
 void cp_batch_put_msg(cp_batch_t *b, const char *key, const ProtobufCMessage *m)
 {
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    protobuf_c_message_pack(m, buf);
-    cp_batch_put(b, key, buf, n);
-    free(buf);
+    put_packed(b->wb, key, m);
 }
 
 void cp_batch_del(cp_batch_t *b, const char *key)
@@ -215,11 +221,7 @@ void cp_txn_put(cp_txn_t *t, const char *key, const void *val, size_t len)
 
 void cp_txn_put_msg(cp_txn_t *t, const char *key, const ProtobufCMessage *m)
 {
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    protobuf_c_message_pack(m, buf);
-    cp_txn_put(t, key, buf, n);
-    free(buf);
+    put_packed(t->wb, key, m);
 }
 
 void cp_txn_del(cp_txn_t *t, const char *key)

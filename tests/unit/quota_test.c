@@ -3,9 +3,8 @@
  * store (never grants more than remains, use reported cumulatively, leases
  * of a vanished node reclaimed after the ttl with the run-ahead written off,
  * rollover, restart), and the node side's lease taking. */
-#define _GNU_SOURCE /* nftw, timegm */
+#define _GNU_SOURCE /* timegm */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "ap_msg.h"
 #include "quota.h"
 #include "resource.h"
+#include "tmpstore.h"
 
 /* ---- periods ---- */
 
@@ -143,7 +143,7 @@ Test(lease, chunk_and_write_off)
 
 /* ---- the authority, over a real store ---- */
 
-static char dir[512];
+static char dir[TMPSTORE_DIR_MAX];
 static cp_store_t *store;
 static ap_status_t st;
 static char profile_id[64];
@@ -159,12 +159,7 @@ static void *must_create(const cp_kind_t *k, void *in)
 /* A profile whose policy has a quota of `count` per `period`. */
 static void setup_quota(uint64_t count, int period)
 {
-    const char *base = getenv("TEST_TMPDIR");
-    snprintf(dir, sizeof(dir), "%s/quota_test.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(dir));
-    char *err = NULL;
-    store = cp_store_open(dir, 0, &err);
-    cr_assert_not_null(store, "%s", err ? err : "");
+    store = tmpstore_open("quota_test", dir);
     Apiplatform__V1__Collection c = APIPLATFORM__V1__COLLECTION__INIT;
     c.name = "shop";
     c.version = "v1";
@@ -191,16 +186,9 @@ static void setup_quota(uint64_t count, int period)
     ap_msg_free(&made->base);
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    remove(path);
-    return 0;
-}
-
 static void teardown(void)
 {
-    cp_store_close(store);
-    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tmpstore_remove(store, dir);
 }
 
 /* One report from `node`: use of its lease (0 = none) and, when ask, a
