@@ -4,6 +4,7 @@
  * the control plane's syntax rules, so a config that compiles can serve any
  * request; anything else is refused with the offending resource named. */
 #include "config_internal.h"
+#include "keyhash.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -329,8 +330,13 @@ static int compile_policies(compile_t *x, const Apiplatform__V1__Snapshot *snap)
             if (p == 0 || p >= sizeof(window) / sizeof(window[0]))
                 return fail(x, "policy %s: rate_limit.period must be second, minute or hour",
                             d->id);
+            static const char *const names[] = {"", "second", "minute", "hour"};
             d->rate_count = s->rate_limit->count;
             d->rate_window = window[p];
+            d->rate_name = names[p];
+            int n = snprintf(d->rate_policy, sizeof(d->rate_policy), "\"%s\";q=%llu;w=%u", names[p],
+                             (unsigned long long)d->rate_count, d->rate_window);
+            d->rate_policy_len = (uint8_t)n;
         }
         if (s->quota != NULL && s->quota->count > 0) {
             unsigned p = (unsigned)s->quota->period;
@@ -408,6 +414,7 @@ static int compile_profiles(compile_t *x, const Apiplatform__V1__Snapshot *snap)
         if ((d->id = copy_str(x, s->id)) == NULL || (d->name = copy_str(x, s->name)) == NULL)
             return -1;
         if (idmap_add(x, &x->profiles, "profile", i, d->id, i)) return -1;
+        d->id_hash = dp_key_hash(d->id);
         size_t k = idmap_get(&x->clients, S(s->client_id));
         if (k == (size_t)-1)
             return fail(x, "profile %s: client %s not in snapshot", d->id, S(s->client_id));

@@ -64,6 +64,10 @@ typedef struct st_dp_policy_t {
     /* 0 = none; per second/minute/hour as window seconds 1/60/3600 */
     uint64_t rate_count;
     uint32_t rate_window;
+    /* its draft-11 RateLimit-Policy item and name ("minute"), made once */
+    const char *rate_name;
+    char rate_policy[64];
+    uint8_t rate_policy_len;
     /* 0 = none; period 1 day, 2 week, 3 month (calendar, UTC) */
     uint64_t quota_count;
     int quota_period;
@@ -78,6 +82,8 @@ typedef struct st_dp_cidr_t {
 
 typedef struct st_dp_profile_t {
     const char *id;
+    /* dp_key_hash(id), for the rate limiter's and the quota's tables */
+    uint32_t id_hash;
     const char *name;
     const dp_client_t *client;
     size_t n_collections;

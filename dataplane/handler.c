@@ -442,16 +442,53 @@ static void retry_after(h2o_req_t *req, uint32_t secs)
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
 }
 
-/* Appends one draft-11 policy item to the RateLimit-Policy and RateLimit
- * values (comma-separated when both a rate limit and a quota apply). */
-static void add_policy_item(dp_reqstate_t *st, const char *name, uint64_t q, uint32_t w, uint64_t r,
-                            uint32_t t)
+/* Decimal digits of v at o (no terminator), two at a time; returns the
+ * end. snprintf was most of what the limit headers cost per request. */
+static char *put_dec(char *o, uint64_t v)
 {
-    size_t pl = strlen(st->ratelimit_policy), rl = strlen(st->ratelimit);
-    snprintf(st->ratelimit_policy + pl, sizeof(st->ratelimit_policy) - pl, "%s\"%s\";q=%llu;w=%u",
-             pl ? ", " : "", name, (unsigned long long)q, w);
-    snprintf(st->ratelimit + rl, sizeof(st->ratelimit) - rl, "%s\"%s\";r=%llu;t=%u", rl ? ", " : "",
-             name, (unsigned long long)r, t);
+    static const char D2[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                             "34353637383940414243444546474849505152535455565758596061626364656667"
+                             "6869707172737475767778798081828384858687888990919293949596979899";
+    char tmp[20], *e = tmp + sizeof(tmp), *p = e;
+    while (v >= 100) {
+        unsigned i = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--p = D2[i + 1];
+        *--p = D2[i];
+    }
+    if (v >= 10) {
+        *--p = D2[v * 2 + 1];
+        *--p = D2[v * 2];
+    } else {
+        *--p = (char)('0' + v);
+    }
+    memcpy(o, p, (size_t)(e - p));
+    return o + (e - p);
+}
+
+/* Appends one draft-11 policy item to the RateLimit-Policy and RateLimit
+ * values (comma-separated when both a rate limit and a quota apply): the
+ * policy item as made once per policy (`"minute";q=100;w=60`), and
+ * `"minute";r=R;t=T`. Two items with the longest names and numbers fit the
+ * buffers. */
+static void add_policy_item(dp_reqstate_t *st, const char *policy, size_t policy_len,
+                            const char *name, uint64_t r, uint32_t t)
+{
+    char *o = st->ratelimit_policy + st->ratelimit_policy_len;
+    if (st->ratelimit_policy_len != 0) *o++ = ',', *o++ = ' ';
+    memcpy(o, policy, policy_len);
+    st->ratelimit_policy_len = (uint8_t)(o + policy_len - st->ratelimit_policy);
+    o = st->ratelimit + st->ratelimit_len;
+    if (st->ratelimit_len != 0) *o++ = ',', *o++ = ' ';
+    *o++ = '"';
+    size_t nl = strlen(name);
+    memcpy(o, name, nl);
+    o += nl;
+    memcpy(o, "\";r=", 4);
+    o = put_dec(o + 4, r);
+    memcpy(o, ";t=", 3);
+    o = put_dec(o + 3, t);
+    st->ratelimit_len = (uint8_t)(o - st->ratelimit);
 }
 
 /* The profile's rate limit, then its quota.
@@ -469,21 +506,17 @@ static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
     const dp_policy_t *pol = st->token->profile->policy;
     if (pol == NULL) return -1;
     if (pol->rate_count != 0) {
-        static const char *const NAMES[] = {"second", "minute", "hour"};
-        const char *name = pol->rate_window == 1    ? NAMES[0]
-                           : pol->rate_window == 60 ? NAMES[1]
-                                                    : NAMES[2];
         uint64_t nodes = dp_sync_node_count();
         uint64_t share = (pol->rate_count + nodes / 2) / nodes;
         if (share == 0) share = 1;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         dp_rl_result_t r;
-        dp_rl_take(st->token->profile->id, share, pol->rate_window,
-                   (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
+        dp_rl_take_h(st->token->profile->id, st->token->profile->id_hash, share, pol->rate_window,
+                     (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
         uint64_t left = r.remaining * nodes;
         if (left > pol->rate_count) left = pol->rate_count;
-        add_policy_item(st, name, pol->rate_count, pol->rate_window, left, r.reset);
+        add_policy_item(st, pol->rate_policy, pol->rate_policy_len, pol->rate_name, left, r.reset);
         if (!r.allowed) {
             retry_after(req, r.retry_after);
             return DP_PROBLEM_RATE_LIMITED;
@@ -491,8 +524,9 @@ static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
     }
     if (pol->quota_count != 0) {
         dp_quota_result_t q;
-        dp_quota_take(st->token->profile->id, &q);
-        if (q.name != NULL) add_policy_item(st, q.name, q.limit, q.window, q.remaining, q.reset);
+        dp_quota_take_h(st->token->profile->id, st->token->profile->id_hash, &q);
+        if (q.name != NULL)
+            add_policy_item(st, q.policy_item, q.policy_item_len, q.name, q.remaining, q.reset);
         if (q.outcome != DP_QUOTA_OK) {
             retry_after(req, q.retry_after);
             return q.outcome == DP_QUOTA_EXCEEDED ? DP_PROBLEM_QUOTA_EXCEEDED
@@ -795,11 +829,20 @@ static void on_filter_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ost
     if (st->proxied && st->upstream_done_ns == 0) st->upstream_done_ns = now_ns();
     h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0,
                           st->request_id, 32, 1);
-    if (st->ratelimit_policy[0] != '\0') {
-        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0,
-                              st->ratelimit_policy, strlen(st->ratelimit_policy), 1);
-        h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0,
-                              st->ratelimit, strlen(st->ratelimit), 1);
+    if (st->ratelimit_policy_len != 0) {
+        /* an upstream's own fields of these names are replaced; answers of
+         * our own have none to look for */
+        if (st->proxied) {
+            h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0,
+                                  st->ratelimit_policy, st->ratelimit_policy_len, 1);
+            h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0,
+                                  st->ratelimit, st->ratelimit_len, 1);
+        } else {
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0,
+                                  NULL, st->ratelimit_policy, st->ratelimit_policy_len);
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL,
+                                  st->ratelimit, st->ratelimit_len);
+        }
     }
     if (!st->answered && is_inline && req->res.status >= 400) {
         dp_rewrite_t *w = (dp_rewrite_t *)h2o_add_ostream(req, sizeof(*w), slot);

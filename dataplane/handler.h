@@ -54,10 +54,11 @@ typedef struct st_dp_reqstate_t {
     uint64_t upstream_start_ns;
     uint64_t upstream_done_ns;
     /* IETF draft-11 RateLimit-Policy and RateLimit values for the response
-     * ("" when the profile has no rate limit or quota; both when it has
-     * both, comma-separated) */
+     * (length 0 when the profile has no rate limit or quota; both items when
+     * it has both, comma-separated; not NUL-terminated) */
     char ratelimit_policy[128];
     char ratelimit[128];
+    uint8_t ratelimit_policy_len, ratelimit_len;
 } dp_reqstate_t;
 
 /* Registers the handler and its response filter on pathconf. Returns 0, or

@@ -5,11 +5,13 @@
 #include "quota.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ap_msg.h"
+#include "keyhash.h"
 
 #define BUCKETS 1024
 
@@ -30,6 +32,9 @@ typedef struct st_slot_t {
     double asked;      /* when the last request went out */
     uint64_t reported; /* `used` in the last report */
     int seen;          /* in the ack being applied */
+    /* the RateLimit-Policy item, made when an answer changes it */
+    char policy_item[64];
+    uint8_t policy_item_len;
     struct st_slot_t *next;
 } slot_t;
 
@@ -68,18 +73,10 @@ void dp_quota_set_wait_ms(int ms)
     Q.wait_ms = ms;
 }
 
-static unsigned hash(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h % BUCKETS;
-}
-
 /* mu held */
-static slot_t *slot_get(const char *profile_id, int create)
+static slot_t *slot_get(const char *profile_id, uint32_t hash, int create)
 {
-    unsigned h = hash(profile_id);
+    unsigned h = hash % BUCKETS;
     for (slot_t *s = Q.table[h]; s != NULL; s = s->next)
         if (strcmp(s->profile_id, profile_id) == 0) return s;
     if (!create) return NULL;
@@ -124,14 +121,21 @@ static void fill_result(const slot_t *s, double now, dp_quota_outcome_t o, dp_qu
     double left = s->deadline - now;
     r->reset = left > 0 ? (uint32_t)(left + 0.999) : 0;
     r->retry_after = o == DP_QUOTA_EXCEEDED ? (r->reset > 0 ? r->reset : 1) : 1;
+    memcpy(r->policy_item, s->policy_item, s->policy_item_len);
+    r->policy_item_len = s->policy_item_len;
 }
 
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r)
 {
+    dp_quota_take_h(profile_id, dp_key_hash(profile_id), r);
+}
+
+void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r)
+{
     memset(r, 0, sizeof(*r));
     pthread_mutex_lock(&Q.mu);
     init_cv();
-    slot_t *s = slot_get(profile_id, 1);
+    slot_t *s = slot_get(profile_id, hash, 1);
     double now = mono(), until = now + Q.wait_ms / 1000.0;
     for (;;) {
         int known = fresh(s, now), live = known && s->lease_id != 0;
@@ -242,7 +246,7 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
             s->seen = 0;
     for (size_t i = 0; i < ack->n_leases; i++) {
         const Apiplatform__V1__Lease *m = ack->leases[i];
-        slot_t *s = slot_get(m->profile_id, 1);
+        slot_t *s = slot_get(m->profile_id, dp_key_hash(m->profile_id), 1);
         s->seen = 1;
         s->no_quota = m->limit == 0;
         if (m->lease_id != s->lease_id) {
@@ -259,10 +263,15 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
             s->acked_used = m->acked_used;
             s->chunk = m->chunk;
         }
+        uint32_t window = (uint32_t)(m->period_end - m->period_start);
+        if (m->limit != s->limit || (int)m->period != s->period || window != s->window)
+            s->policy_item_len =
+                (uint8_t)snprintf(s->policy_item, sizeof(s->policy_item), "\"%s\";q=%llu;w=%u",
+                                  period_name(m->period), (unsigned long long)m->limit, window);
         s->limit = m->limit;
         s->period_used = m->period_used;
         s->period = m->period;
-        s->window = (uint32_t)(m->period_end - m->period_start);
+        s->window = window;
         s->deadline = now + m->seconds_left;
         s->last_ack = now;
         s->ttl_ms = m->ttl_ms;

@@ -37,6 +37,9 @@ typedef struct st_dp_quota_result_t {
     uint32_t reset;
     /* seconds; for EXCEEDED the time to the next period */
     uint32_t retry_after;
+    /* the RateLimit-Policy item ("month";q=1000;w=2678400), when name is set */
+    char policy_item[64];
+    uint8_t policy_item_len;
 } dp_quota_result_t;
 
 /* How long a request may wait for a lease (default 250 ms). */
@@ -45,6 +48,8 @@ void dp_quota_set_wait_ms(int ms);
 /* Takes one request of `profile_id` (a quota is in its policy).
  * Thread-safe. */
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r);
+/* The same with the id's dp_key_hash computed already. */
+void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r);
 
 /* ---- the sync thread's side ---- */
 

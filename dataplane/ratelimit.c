@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyhash.h"
+
 #define STRIPES 256
 
 typedef struct st_counter_t {
@@ -63,11 +65,14 @@ void dp_rl_decide(uint64_t limit, uint32_t window, double start, uint64_t prev, 
 
 void dp_rl_take(const char *key, uint64_t limit, uint32_t window, double now, dp_rl_result_t *r)
 {
+    dp_rl_take_h(key, dp_key_hash(key), limit, window, now, r);
+}
+
+void dp_rl_take_h(const char *key, uint32_t hash, uint64_t limit, uint32_t window, double now,
+                  dp_rl_result_t *r)
+{
     pthread_once(&once, init);
-    uint32_t h = 2166136261u;
-    for (const char *c = key; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    h ^= window;
+    uint32_t h = hash ^ window;
     typeof(&stripes[0]) s = &stripes[h % STRIPES];
     pthread_mutex_lock(&s->lock);
     counter_t *c = NULL;
