@@ -334,6 +334,7 @@ static int compile_policies(compile_t *x, const Apiplatform__V1__Snapshot *snap)
             d->rate_count = s->rate_limit->count;
             d->rate_window = window[p];
             d->rate_name = names[p];
+            d->rate_name_len = (uint8_t)strlen(names[p]);
             int n = snprintf(d->rate_policy, sizeof(d->rate_policy), "\"%s\";q=%llu;w=%u", names[p],
                              (unsigned long long)d->rate_count, d->rate_window);
             d->rate_policy_len = (uint8_t)n;

@@ -66,6 +66,7 @@ typedef struct st_dp_policy_t {
     uint32_t rate_window;
     /* its draft-11 RateLimit-Policy item and name ("minute"), made once */
     const char *rate_name;
+    uint8_t rate_name_len;
     char rate_policy[64];
     uint8_t rate_policy_len;
     /* 0 = none; period 1 day, 2 week, 3 month (calendar, UTC) */

@@ -472,7 +472,7 @@ static char *put_dec(char *o, uint64_t v)
  * `"minute";r=R;t=T`. Two items with the longest names and numbers fit the
  * buffers. */
 static void add_policy_item(dp_reqstate_t *st, const char *policy, size_t policy_len,
-                            const char *name, uint64_t r, uint32_t t)
+                            const char *name, size_t name_len, uint64_t r, uint32_t t)
 {
     char *o = st->ratelimit_policy + st->ratelimit_policy_len;
     if (st->ratelimit_policy_len != 0) *o++ = ',', *o++ = ' ';
@@ -481,9 +481,8 @@ static void add_policy_item(dp_reqstate_t *st, const char *policy, size_t policy
     o = st->ratelimit + st->ratelimit_len;
     if (st->ratelimit_len != 0) *o++ = ',', *o++ = ' ';
     *o++ = '"';
-    size_t nl = strlen(name);
-    memcpy(o, name, nl);
-    o += nl;
+    memcpy(o, name, name_len);
+    o += name_len;
     memcpy(o, "\";r=", 4);
     o = put_dec(o + 4, r);
     memcpy(o, ";t=", 3);
@@ -516,7 +515,8 @@ static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
                      (double)ts.tv_sec + (double)ts.tv_nsec / 1e9, &r);
         uint64_t left = r.remaining * nodes;
         if (left > pol->rate_count) left = pol->rate_count;
-        add_policy_item(st, pol->rate_policy, pol->rate_policy_len, pol->rate_name, left, r.reset);
+        add_policy_item(st, pol->rate_policy, pol->rate_policy_len, pol->rate_name,
+                        pol->rate_name_len, left, r.reset);
         if (!r.allowed) {
             retry_after(req, r.retry_after);
             return DP_PROBLEM_RATE_LIMITED;
@@ -526,7 +526,8 @@ static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
         dp_quota_result_t q;
         dp_quota_take_h(st->token->profile->id, st->token->profile->id_hash, &q);
         if (q.name != NULL)
-            add_policy_item(st, q.policy_item, q.policy_item_len, q.name, q.remaining, q.reset);
+            add_policy_item(st, q.policy_item, q.policy_item_len, q.name, strlen(q.name),
+                            q.remaining, q.reset);
         if (q.outcome != DP_QUOTA_OK) {
             retry_after(req, q.retry_after);
             return q.outcome == DP_QUOTA_EXCEEDED ? DP_PROBLEM_QUOTA_EXCEEDED
@@ -816,6 +817,21 @@ static void on_rewrite_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *b
         h2o_ostream_send_next(&self->super, req, &body, 1, state);
 }
 
+/* The names of the limit fields, shared by every response (h2o's
+ * add-by-string would allocate one per response). */
+static h2o_iovec_t RATELIMIT_POLICY = {H2O_STRLIT("ratelimit-policy")};
+static h2o_iovec_t RATELIMIT = {H2O_STRLIT("ratelimit")};
+
+/* Appends a field to the response (no search for an existing one). */
+static void push_header(h2o_req_t *req, h2o_iovec_t *name, const char *value, size_t len)
+{
+    h2o_vector_reserve(&req->pool, &req->res.headers, req->res.headers.size + 1);
+    h2o_header_t *h = req->res.headers.entries + req->res.headers.size++;
+    h->name = name;
+    h->orig_name = NULL;
+    h->value = h2o_iovec_init(value, len);
+}
+
 static void on_filter_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     dp_response_filter_t *self = (dp_response_filter_t *)_self;
@@ -838,10 +854,8 @@ static void on_filter_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ost
             h2o_set_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0,
                                   st->ratelimit, st->ratelimit_len, 1);
         } else {
-            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit-policy"), 0,
-                                  NULL, st->ratelimit_policy, st->ratelimit_policy_len);
-            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("ratelimit"), 0, NULL,
-                                  st->ratelimit, st->ratelimit_len);
+            push_header(req, &RATELIMIT_POLICY, st->ratelimit_policy, st->ratelimit_policy_len);
+            push_header(req, &RATELIMIT, st->ratelimit, st->ratelimit_len);
         }
     }
     if (!st->answered && is_inline && req->res.status >= 400) {
