@@ -50,6 +50,7 @@ typedef struct {
     char log_level[16];
     long grace_ms;
     long quota_wait_ms;
+    long quota_idle_ms;
     /* --trusted-proxies, parsed */
     dp_cidr_t trusted[64];
     size_t n_trusted;
@@ -76,6 +77,7 @@ static const struct option OPTS[] = {
     {"log-level", required_argument, NULL, 'v'},
     {"grace-ms", required_argument, NULL, 'g'},
     {"quota-wait-ms", required_argument, NULL, 'W'},
+    {"quota-idle-ms", required_argument, NULL, 'I'},
     {"trusted-proxies", required_argument, NULL, 'P'},
     {"config", required_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
@@ -112,6 +114,8 @@ static void usage(FILE *f)
             "                           (default 5000)\n"
             "  --quota-wait-ms N        how long a request of a profile with a quota may\n"
             "                           wait for a lease from the control plane (default 250)\n"
+            "  --quota-idle-ms N        give a quota lease back after N ms without requests\n"
+            "                           for its profile (default 10000)\n"
             "  --config FILE            read `name = value` lines with the names above\n");
 }
 
@@ -298,6 +302,14 @@ static int set_option(config_t *c, int opt, const char *name, const char *v, int
                    -1;
         COPY(log_level);
         break;
+    case 'I':
+        if (parse_long(v, 100, 86400000, &c->quota_idle_ms) != 0)
+            return fprintf(stderr,
+                           "apiplatform-dp: --quota-idle-ms: expected milliseconds from 100 to "
+                           "86400000, got \"%s\"\n",
+                           v),
+                   -1;
+        return 0;
     case 'W':
         if (parse_long(v, 0, 10000, &c->quota_wait_ms) != 0)
             return fprintf(
@@ -375,6 +387,7 @@ int main(int argc, char **argv)
     c.max_header_bytes = 64 * 1024;
     c.grace_ms = 5000;
     c.quota_wait_ms = 250;
+    c.quota_idle_ms = 10000;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c.threads = ncpu > 0 ? (ncpu > 1024 ? 1024 : ncpu) : 1;
 
@@ -465,6 +478,7 @@ int main(int argc, char **argv)
         .drain_usage = dp_usage_drain,
     };
     dp_quota_set_wait_ms((int)c.quota_wait_ms);
+    dp_quota_set_idle_ms((int)c.quota_idle_ms);
     if (dp_sync_start(&sy, err, sizeof(err)) != 0) {
         fprintf(stderr, "apiplatform-dp: %s\n", err);
         return 1;

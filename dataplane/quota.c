@@ -30,6 +30,7 @@ typedef struct st_slot_t {
     int no_quota;      /* the control plane knows of no quota for it */
     int want;          /* ask for (more of) a lease in the next report */
     double asked;      /* when the last request went out */
+    double last_use;   /* when a request last came for it */
     uint64_t reported; /* `used` in the last report */
     int seen;          /* in the ack being applied */
     /* the RateLimit-Policy item, made when an answer changes it */
@@ -47,8 +48,9 @@ static struct {
     double last_report;
     double inflight_since; /* a report is out, unanswered; 0 = none */
     int wait_ms;
+    int idle_ms;
     int connected; /* the stream to the control plane is up */
-} Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait_ms = 250};
+} Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait_ms = 250, .idle_ms = 10000};
 
 static double mono(void)
 {
@@ -71,6 +73,11 @@ static void init_cv(void)
 void dp_quota_set_wait_ms(int ms)
 {
     Q.wait_ms = ms;
+}
+
+void dp_quota_set_idle_ms(int ms)
+{
+    Q.idle_ms = ms;
 }
 
 /* mu held */
@@ -137,6 +144,7 @@ void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r
     init_cv();
     slot_t *s = slot_get(profile_id, hash, 1);
     double now = mono(), until = now + Q.wait_ms / 1000.0;
+    s->last_use = now;
     for (;;) {
         int known = fresh(s, now), live = known && s->lease_id != 0;
         if (live && s->used < s->granted && s->used - s->acked_used < s->chunk) {
@@ -210,15 +218,23 @@ void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
     for (int i = 0; i < BUCKETS; i++)
         for (slot_t *s = Q.table[i]; s != NULL; s = s->next) {
             if (s->lease_id != 0) {
+                /* a lease nobody asked for in a while goes back, so other
+                 * nodes can use what it holds */
+                int idle = !s->want && now - s->last_use >= Q.idle_ms / 1000.0;
                 Apiplatform__V1__LeaseUse *u = (Apiplatform__V1__LeaseUse *)ap_msg_new(
                     &apiplatform__v1__lease_use__descriptor);
                 u->lease_id = s->lease_id;
                 u->used = s->used;
-                u->release = release;
+                u->release = release || idle;
                 s->reported = s->used;
                 r->leases = grow(r->leases, r->n_leases, sizeof(*r->leases));
                 r->leases[r->n_leases++] = u;
-                if (release) s->lease_id = 0;
+                if (u->release) {
+                    s->lease_id = 0;
+                    s->granted = s->used = s->acked_used = 0;
+                    s->exhausted = 0;
+                    s->last_ack = 0; /* nothing known: the next request asks */
+                }
             }
             if (s->want && !release) {
                 Apiplatform__V1__LeaseRequest *q = (Apiplatform__V1__LeaseRequest *)ap_msg_new(

@@ -44,6 +44,9 @@ typedef struct st_dp_quota_result_t {
 
 /* How long a request may wait for a lease (default 250 ms). */
 void dp_quota_set_wait_ms(int ms);
+/* How long a lease may go unused before the node gives it back (default
+ * 10000 ms). */
+void dp_quota_set_idle_ms(int ms);
 
 /* Takes one request of `profile_id` (a quota is in its policy).
  * Thread-safe. */

@@ -2,10 +2,10 @@
 # Exact cluster-wide quotas: three data planes behind one control plane,
 # load spread round-robin over all three; a quota of Q admits exactly Q
 # (Q = 1,000 and 10,000), then 429 quota_exceeded with Retry-After until the
-# period rolls over; the draft-11 headers count down what is admitted; a
-# node killed mid-test has its unused lease returned after the lease ttl and
-# the others use it; with the control plane gone a node admits only what it
-# holds, then 503 quota_unavailable.
+# period rolls over; the draft-11 headers count down what is admitted; an
+# idle node gives its lease back; a node killed mid-test has its unused lease
+# returned after the lease ttl and the others use it; with the control plane
+# gone a node admits only what it holds, then 503 quota_unavailable.
 source tests/integration/lib.sh
 
 start_cp --quota-lease-ttl-ms 2000
@@ -22,11 +22,10 @@ T_1K=$(mk q1k 1000/day)
 T_10K=$(mk q10k 10000/month)
 T_KILL=$(mk qkill 2000/week)
 T_AWAY=$(mk qaway 100000/day)
+T_IDLE=$(mk qidle 300/day)
 apictl profile create free --client acme --collections shop >/dev/null
 T_FREE=$(apictl -o json token issue --profile free | json 'j["secret"]')
-start_dp a
-start_dp b
-start_dp c
+for n in a b c; do start_dp $n --quota-idle-ms 3000; done
 rev=$(apictl revision)
 for n in a b c; do wait_revision $n "$rev"; done
 for _ in $(seq 1 100); do
@@ -71,6 +70,19 @@ for q in 1k 10k; do
     done
     eq "Q=$want: control plane counts $want used" "$want" "$used"
 done
+
+# an idle node's lease comes back: c takes a slice, serves 10, goes quiet
+for _ in $(seq 1 10); do code c /api/shop-v1/x -H "API-Token: $T_IDLE" >/dev/null; done
+sleep 1.2 # c's report
+c_held=$(apictl -o json quota list | json "[l['granted'] for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'][0]")
+[ "$c_held" -gt 10 ] && ok "c holds a slice of qidle ($c_held)" || not_ok "c holds '$c_held'"
+for _ in $(seq 1 60); do
+    [ "$(apictl -o json quota list | json "len([l for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'])")" == 0 ] && break
+    sleep 0.1
+done
+eq "idle for 3 s: c gave its lease back" "0" "$(apictl -o json quota list | json "len([l for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'])")"
+"$PY" tests/integration/quota_count.py "$T_IDLE" /api/shop-v1/x 4 20 3000 "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/idle.json"
+eq "a and b use what c gave back: 10 + $(json 'j["total"]' <"$WORK/idle.json") = 300" 290 "$(json 'j["total"]' <"$WORK/idle.json")"
 
 # a node killed with a lease out: its unused part comes back after the ttl
 "$PY" tests/integration/quota_count.py "$T_KILL" /api/shop-v1/x 3 20 300 \

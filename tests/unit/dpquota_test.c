@@ -36,6 +36,7 @@ static void setup(void)
 {
     dp_quota_reset();
     dp_quota_set_wait_ms(20);
+    dp_quota_set_idle_ms(10000);
     dp_quota_set_connected(1);
 }
 
@@ -135,4 +136,25 @@ Test(dpquota, release_gives_everything_back)
     cr_expect_eq(r->leases[0]->used, 2);
     ap_msg_free(&r->base);
     cr_expect_eq(take("p"), DP_QUOTA_UNAVAILABLE, "released: not used any more");
+}
+
+Test(dpquota, idle_lease_given_back)
+{
+    dp_quota_set_idle_ms(50);
+    ack1("p", 4, 100, 0, 100, 0, 10000);
+    cr_expect_eq(take("p"), DP_QUOTA_OK);
+    Apiplatform__V1__UsageReport *r =
+        (Apiplatform__V1__UsageReport *)ap_msg_new(&apiplatform__v1__usage_report__descriptor);
+    dp_quota_fill_report(r, 0);
+    cr_assert_eq(r->n_leases, 1);
+    cr_expect(!r->leases[0]->release, "in use: kept");
+    ap_msg_free(&r->base);
+    usleep(80 * 1000);
+    r = (Apiplatform__V1__UsageReport *)ap_msg_new(&apiplatform__v1__usage_report__descriptor);
+    dp_quota_fill_report(r, 0);
+    cr_assert_eq(r->n_leases, 1);
+    cr_expect(r->leases[0]->release, "unused for longer than the idle time: given back");
+    cr_expect_eq(r->leases[0]->used, 1);
+    ap_msg_free(&r->base);
+    cr_expect_eq(take("p"), DP_QUOTA_UNAVAILABLE, "given back: the next request needs a new one");
 }
