@@ -29,6 +29,10 @@
 /* counter: requests accepted by the handler and not yet disposed */
 static size_t inflight;
 
+/* every loop thread, for the quota wake-up */
+static pthread_mutex_t threads_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct st_dp_thread_t *threads;
+
 /* An upstream host:port (and scheme) with its pool of keep-alive connections. */
 typedef struct st_dp_upstream_t {
     struct st_dp_upstream_t *next;
@@ -57,8 +61,19 @@ typedef struct st_dp_handler_t {
 } dp_handler_t;
 
 /* Per thread (h2o context) state of the handler. */
+typedef struct st_dp_parked_t dp_parked_t;
+
 typedef struct st_dp_thread_t {
     h2o_context_t *ctx;
+    /* requests waiting for an answer of the control plane about a quota
+     * (this thread's only), their timeout, and how the sync thread wakes
+     * this loop when an answer came */
+    dp_parked_t *parked;
+    h2o_timeout_t park_timeout;
+    h2o_multithread_receiver_t wake;
+    h2o_multithread_message_t wake_msg;
+    int wake_pending; /* atomic */
+    struct st_dp_thread_t *next_thread;
     dp_upstream_t *upstreams[UPSTREAM_BUCKETS];
     dp_timeout_t *timeouts;
     EVP_MD *sha256;
@@ -239,6 +254,9 @@ static dp_timeout_t *timeout_get(dp_thread_t *t, dp_handler_t *self, uint32_t ms
     return x;
 }
 
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+static void unpark(dp_parked_t *p);
+
 static void on_context_init(h2o_handler_t *_self, h2o_context_t *ctx)
 {
     dp_thread_t *t = calloc(1, sizeof(*t));
@@ -248,6 +266,12 @@ static void on_context_init(h2o_handler_t *_self, h2o_context_t *ctx)
     t->md = EVP_MD_CTX_new();
     if (t->sha256 == NULL || t->md == NULL) abort();
     rng_seed(t->rng);
+    h2o_timeout_init(ctx->loop, &t->park_timeout, (uint64_t)dp_quota_wait_ms());
+    h2o_multithread_register_receiver(ctx->queue, &t->wake, on_wake);
+    pthread_mutex_lock(&threads_mu);
+    t->next_thread = threads;
+    threads = t;
+    pthread_mutex_unlock(&threads_mu);
     h2o_context_set_handler_context(ctx, _self, t);
 }
 
@@ -255,6 +279,17 @@ static void on_context_dispose(h2o_handler_t *_self, h2o_context_t *ctx)
 {
     dp_thread_t *t = h2o_context_get_handler_context(ctx, _self);
     if (t == NULL) return;
+    pthread_mutex_lock(&threads_mu);
+    for (dp_thread_t **p = &threads; *p != NULL; p = &(*p)->next_thread)
+        if (*p == t) {
+            *p = t->next_thread;
+            break;
+        }
+    pthread_mutex_unlock(&threads_mu);
+    h2o_multithread_unregister_receiver(ctx->queue, &t->wake);
+    while (t->parked != NULL)
+        unpark(t->parked);
+    h2o_timeout_dispose(ctx->loop, &t->park_timeout);
     for (size_t i = 0; i < UPSTREAM_BUCKETS; i++) {
         for (dp_upstream_t *u = t->upstreams[i], *next; u != NULL; u = next) {
             next = u->next;
@@ -490,21 +525,14 @@ static void add_policy_item(dp_reqstate_t *st, const char *policy, size_t policy
     st->ratelimit_len = (uint8_t)(o - st->ratelimit);
 }
 
-/* The profile's rate limit, then its quota.
- *
- * Rate limit: this node admits its share (limit / nodes, at least 1) per
- * sliding window; `r` in the headers is the cluster-wide estimate (this
- * node's remaining times the number of nodes).
- *
- * Quota: taken from this node's lease (quota.h); `r` is the quota minus the
- * cluster-wide use the control plane last reported minus this node's use
- * since. Returns DP_PROBLEM_RATE_LIMITED, DP_PROBLEM_QUOTA_EXCEEDED or
- * DP_PROBLEM_QUOTA_UNAVAILABLE (Retry-After added), or -1 to go on. */
-static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
+/* The profile's rate limit: this node admits its share (limit / nodes, at
+ * least 1) per sliding window; `r` in the headers is the cluster-wide
+ * estimate (this node's remaining times the number of nodes). Returns
+ * DP_PROBLEM_RATE_LIMITED (Retry-After added), or -1 to go on. */
+static int check_rate(h2o_req_t *req, dp_reqstate_t *st)
 {
     const dp_policy_t *pol = st->token->profile->policy;
-    if (pol == NULL) return -1;
-    if (pol->rate_count != 0) {
+    if (pol != NULL && pol->rate_count != 0) {
         uint64_t nodes = dp_sync_node_count();
         uint64_t share = (pol->rate_count + nodes / 2) / nodes;
         if (share == 0) share = 1;
@@ -522,19 +550,36 @@ static int check_limits(dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st)
             return DP_PROBLEM_RATE_LIMITED;
         }
     }
-    if (pol->quota_count != 0) {
-        dp_quota_result_t q;
-        dp_quota_take_h(st->token->profile->id, st->token->profile->id_hash, &q);
-        if (q.name != NULL)
-            add_policy_item(st, q.policy_item, q.policy_item_len, q.name, strlen(q.name),
-                            q.remaining, q.reset);
-        if (q.outcome != DP_QUOTA_OK) {
-            retry_after(req, q.retry_after);
-            return q.outcome == DP_QUOTA_EXCEEDED ? DP_PROBLEM_QUOTA_EXCEEDED
-                                                  : DP_PROBLEM_QUOTA_UNAVAILABLE;
-        }
-    }
     return -1;
+}
+
+#define QUOTA_PENDING (-2)
+
+/* The profile's quota, taken from this node's lease (quota.h); `r` in the
+ * headers is the quota minus the cluster-wide use the control plane last
+ * reported minus this node's use since. Returns DP_PROBLEM_QUOTA_EXCEEDED
+ * or DP_PROBLEM_QUOTA_UNAVAILABLE (Retry-After added), -1 to go on, or
+ * QUOTA_PENDING when an answer of the control plane is awaited (unless
+ * final: then that is UNAVAILABLE). */
+static int check_quota(h2o_req_t *req, dp_reqstate_t *st, int final)
+{
+    const dp_policy_t *pol = st->token->profile->policy;
+    if (pol == NULL || pol->quota_count == 0) return -1;
+    const dp_profile_t *prof = st->token->profile;
+    dp_quota_result_t q;
+    dp_quota_take_h(prof->id, prof->id_hash, 0, &q);
+    if (q.outcome == DP_QUOTA_PENDING) {
+        if (!final) return QUOTA_PENDING;
+        q.outcome = DP_QUOTA_UNAVAILABLE;
+        q.retry_after = 1;
+    }
+    if (q.name != NULL)
+        add_policy_item(st, q.policy_item, q.policy_item_len, q.name, strlen(q.name), q.remaining,
+                        q.reset);
+    if (q.outcome == DP_QUOTA_OK) return -1;
+    retry_after(req, q.retry_after);
+    return q.outcome == DP_QUOTA_EXCEEDED ? DP_PROBLEM_QUOTA_EXCEEDED
+                                          : DP_PROBLEM_QUOTA_UNAVAILABLE;
 }
 
 /* ---- targets ---- */
@@ -671,6 +716,114 @@ static int proxy(dp_handler_t *self, dp_thread_t *t, h2o_req_t *req, dp_reqstate
     return 0;
 }
 
+static int dispatch(dp_handler_t *self, dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st,
+                    const dp_match_t *m, int drop_authorization)
+{
+    if (m->endpoint->target == DP_TARGET_STATIC) {
+        send_static(req, st, m->endpoint);
+        return 0;
+    }
+    return proxy(self, t, req, st, m, drop_authorization);
+}
+
+/* ---- requests waiting for a quota answer ----
+ *
+ * The first request of a profile on a node (or one that finds its lease
+ * used up while more is on its way) needs an answer from the control plane.
+ * It is parked on its thread, not blocking the loop; the sync thread wakes
+ * every loop when an answer comes, and parked requests try again; after
+ * --quota-wait-ms they get 503 quota_unavailable. A parked request whose
+ * connection goes away is unlinked when its pool is cleared. */
+
+struct st_dp_parked_t {
+    h2o_req_t *req;
+    dp_reqstate_t *st;
+    dp_handler_t *self;
+    dp_thread_t *t;
+    dp_match_t m;
+    int drop_authorization;
+    int linked;
+    h2o_timeout_entry_t timer;
+    dp_parked_t *prev, *next;
+};
+
+static void unpark(dp_parked_t *p)
+{
+    if (!p->linked) return;
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        p->t->parked = p->next;
+    if (p->next != NULL) p->next->prev = p->prev;
+    if (h2o_timeout_is_linked(&p->timer)) h2o_timeout_unlink(&p->timer);
+    p->linked = 0;
+}
+
+/* Tries the quota again; final: no more waiting. */
+static void retry_parked(dp_parked_t *p, int final)
+{
+    int limited = check_quota(p->req, p->st, final);
+    if (limited == QUOTA_PENDING) return;
+    unpark(p);
+    if (limited >= 0)
+        fail(p->req, p->st, (dp_problem_code_t)limited);
+    else
+        dispatch(p->self, p->t, p->req, p->st, &p->m, p->drop_authorization);
+}
+
+static void on_park_timeout(h2o_timeout_entry_t *entry)
+{
+    retry_parked(H2O_STRUCT_FROM_MEMBER(dp_parked_t, timer, entry), 1);
+}
+
+static void on_parked_dispose(void *p)
+{
+    unpark(p);
+}
+
+static void park(dp_handler_t *self, dp_thread_t *t, h2o_req_t *req, dp_reqstate_t *st,
+                 const dp_match_t *m, int drop_authorization)
+{
+    dp_parked_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), on_parked_dispose);
+    memset(p, 0, sizeof(*p));
+    p->req = req;
+    p->st = st;
+    p->self = self;
+    p->t = t;
+    p->m = *m;
+    p->drop_authorization = drop_authorization;
+    p->timer.cb = on_park_timeout;
+    p->next = t->parked;
+    if (p->next != NULL) p->next->prev = p;
+    t->parked = p;
+    p->linked = 1;
+    h2o_timeout_link(t->ctx->loop, &t->park_timeout, &p->timer);
+}
+
+/* On the loop thread: an answer came; every parked request tries again. */
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    dp_thread_t *t = H2O_STRUCT_FROM_MEMBER(dp_thread_t, wake, receiver);
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+    __atomic_store_n(&t->wake_pending, 0, __ATOMIC_RELEASE);
+    for (dp_parked_t *p = t->parked, *next; p != NULL; p = next) {
+        next = p->next;
+        retry_parked(p, 0);
+    }
+}
+
+/* On the sync thread (dp_quota_set_notify): wakes every loop, once per
+ * answer at most. */
+static void wake_threads(void)
+{
+    pthread_mutex_lock(&threads_mu);
+    for (dp_thread_t *t = threads; t != NULL; t = t->next_thread)
+        if (!__atomic_exchange_n(&t->wake_pending, 1, __ATOMIC_ACQ_REL))
+            h2o_multithread_send_message(&t->wake, &t->wake_msg);
+    pthread_mutex_unlock(&threads_mu);
+}
+
 /* ---- the handler ---- */
 
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
@@ -761,14 +914,15 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     if (!dp_profile_allows(prof, caller_addr(self, req, &ss)))
         return fail(req, st, DP_PROBLEM_IP_DENIED);
 
-    int limited = check_limits(t, req, st);
+    int limited = check_rate(req, st);
     if (limited >= 0) return fail(req, st, (dp_problem_code_t)limited);
-
-    if (ep->target == DP_TARGET_STATIC) {
-        send_static(req, st, ep);
+    limited = check_quota(req, st, 0);
+    if (limited == QUOTA_PENDING) {
+        park(self, t, req, st, &m, auth_is_credential);
         return 0;
     }
-    return proxy(self, t, req, st, &m, auth_is_credential);
+    if (limited >= 0) return fail(req, st, (dp_problem_code_t)limited);
+    return dispatch(self, t, req, st, &m, auth_is_credential);
 }
 
 /* ---- the response filter ---- */
@@ -881,6 +1035,7 @@ int dp_handler_register(h2o_pathconf_t *pathconf, const dp_handler_opts_t *opts,
     SSL_CTX_set_default_verify_paths(ssl);
     SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 
+    dp_quota_set_notify(wake_threads);
     dp_handler_t *h = (dp_handler_t *)h2o_create_handler(pathconf, sizeof(*h));
     h->super.on_context_init = on_context_init;
     h->super.on_context_dispose = on_context_dispose;

@@ -49,7 +49,8 @@ static struct {
     double inflight_since; /* a report is out, unanswered; 0 = none */
     int wait_ms;
     int idle_ms;
-    int connected; /* the stream to the control plane is up */
+    int connected;
+    void (*notify)(void); /* the stream to the control plane is up */
 } Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait_ms = 250, .idle_ms = 10000};
 
 static double mono(void)
@@ -134,10 +135,20 @@ static void fill_result(const slot_t *s, double now, dp_quota_outcome_t o, dp_qu
 
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r)
 {
-    dp_quota_take_h(profile_id, dp_key_hash(profile_id), r);
+    dp_quota_take_h(profile_id, dp_key_hash(profile_id), 1, r);
 }
 
-void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r)
+int dp_quota_wait_ms(void)
+{
+    return Q.wait_ms;
+}
+
+void dp_quota_set_notify(void (*fn)(void))
+{
+    Q.notify = fn;
+}
+
+void dp_quota_take_h(const char *profile_id, uint32_t hash, int may_wait, dp_quota_result_t *r)
 {
     memset(r, 0, sizeof(*r));
     pthread_mutex_lock(&Q.mu);
@@ -176,6 +187,10 @@ void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r
         /* wait for the control plane: a lease, more of it, or an ack */
         if (!live || s->used >= s->granted) s->want = 1;
         Q.urgent = 1;
+        if (!may_wait) {
+            r->outcome = DP_QUOTA_PENDING;
+            break;
+        }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         double wait = until - now;
@@ -303,6 +318,7 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
     Q.inflight_since = 0;
     pthread_cond_broadcast(&Q.cv);
     pthread_mutex_unlock(&Q.mu);
+    if (Q.notify) Q.notify();
 }
 
 void dp_quota_set_connected(int up)
@@ -313,6 +329,7 @@ void dp_quota_set_connected(int up)
     Q.inflight_since = 0;
     pthread_cond_broadcast(&Q.cv);
     pthread_mutex_unlock(&Q.mu);
+    if (Q.notify) Q.notify();
 }
 
 void dp_quota_reset(void)

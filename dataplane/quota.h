@@ -23,6 +23,7 @@ typedef enum {
     DP_QUOTA_OK = 0,
     DP_QUOTA_EXCEEDED,    /* 429 quota_exceeded: nothing left this period */
     DP_QUOTA_UNAVAILABLE, /* 503 quota_unavailable: cannot be confirmed now */
+    DP_QUOTA_PENDING,     /* (no-wait takes only) an answer is on its way: try again */
 } dp_quota_outcome_t;
 
 typedef struct st_dp_quota_result_t {
@@ -51,8 +52,16 @@ void dp_quota_set_idle_ms(int ms);
 /* Takes one request of `profile_id` (a quota is in its policy).
  * Thread-safe. */
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r);
-/* The same with the id's dp_key_hash computed already. */
-void dp_quota_take_h(const char *profile_id, uint32_t hash, dp_quota_result_t *r);
+/* The same with the id's dp_key_hash computed already; with may_wait 0 it
+ * never blocks: where it would wait it asks for what is missing and says
+ * DP_QUOTA_PENDING (the caller parks the request and tries again when the
+ * notify hook fires, and gives up after dp_quota_wait_ms). */
+void dp_quota_take_h(const char *profile_id, uint32_t hash, int may_wait, dp_quota_result_t *r);
+/* How long a request may wait for a lease, in ms. */
+int dp_quota_wait_ms(void);
+/* Called (on the sync thread, no lock held) after every answer from the
+ * control plane and when the stream goes down: parked requests may go on. */
+void dp_quota_set_notify(void (*fn)(void));
 
 /* ---- the sync thread's side ---- */
 

@@ -23,6 +23,7 @@ T_10K=$(mk q10k 10000/month)
 T_KILL=$(mk qkill 2000/week)
 T_AWAY=$(mk qaway 100000/day)
 T_IDLE=$(mk qidle 300/day)
+T_PARK=$(mk qpark 100/day)
 apictl profile create free --client acme --collections shop >/dev/null
 T_FREE=$(apictl -o json token issue --profile free | json 'j["secret"]')
 for n in a b c; do start_dp $n --quota-idle-ms 3000; done
@@ -109,6 +110,27 @@ echo "# kill: c killed holding $c_granted (used $c_used); a+b then admitted $((e
 [ "$late" -gt 0 ] && ok "the returned lease is used by the others ($late)" || not_ok "nothing came back"
 written_off=$(sed -n 's/.*event=quota_lease_reclaimed node=c .*written_off=\([0-9]*\).*/\1/p' "$CP_LOG" | head -1)
 [ "$total" -le 2000 ] && [ "$total" -ge $((2000 - written_off)) ] && ok "never more than Q; short by at most the written-off run-ahead ($total, written off $written_off)" || not_ok "total $total, written off $written_off"
+
+# a request waiting for its first lease does not hold up the node: with the
+# control plane stopped (SIGSTOP: the stream stays up, no answer comes), a
+# request of a quota profile waits on a one-thread node while others pass
+start_dp w --threads 1 --quota-wait-ms 4000
+wait_revision w "$(apictl revision)"
+kill -STOP "$CP_PID"
+t0=$(date +%s%N)
+curl -s -o "$WORK/park.body" -w '%{http_code}' -H "API-Token: $T_PARK" "$(url w)" >"$WORK/park.code" &
+park_pid=$!
+sleep 0.3
+st=$(code w /api/shop-v1/x -H "API-Token: $T_FREE")
+t1=$(date +%s%N)
+eq "while a quota request waits, another request on the same thread passes" 200 "$st"
+[ -z "$(cat "$WORK/park.code")" ] && ok "the quota request is still waiting ($(( (t1 - t0) / 1000000 )) ms)" || not_ok "the quota request was answered without the control plane: $(cat "$WORK/park.code")"
+kill -CONT "$CP_PID"
+wait $park_pid
+t2=$(date +%s%N)
+eq "control plane answers: the waiting request is admitted" 200 "$(cat "$WORK/park.code")"
+echo "# parked request answered $(( (t2 - t0) / 1000000 )) ms after it came (control plane stopped for ~$(( (t1 - t0) / 1000000 )) ms)"
+stop_dp w
 
 # control plane away: a node admits from what it holds, never more, then 503
 eq "away: first request" 200 "$(code a /api/shop-v1/x -H "API-Token: $T_AWAY")"
