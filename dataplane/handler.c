@@ -574,7 +574,7 @@ static int check_quota(h2o_req_t *req, dp_reqstate_t *st, int final)
         q.retry_after = 1;
     }
     if (q.name != NULL)
-        add_policy_item(st, q.policy_item, q.policy_item_len, q.name, strlen(q.name), q.remaining,
+        add_policy_item(st, q.policy_item, q.policy_item_len, q.name, q.name_len, q.remaining,
                         q.reset);
     if (q.outcome == DP_QUOTA_OK) return -1;
     retry_after(req, q.retry_after);

@@ -118,6 +118,7 @@ static void fill_result(const slot_t *s, double now, dp_quota_outcome_t o, dp_qu
 {
     r->outcome = o;
     r->name = period_name(s->period);
+    r->name_len = (uint8_t)strlen(r->name);
     r->window = s->window;
     r->limit = s->limit;
     uint64_t spent = s->period_used + (s->used > s->acked_used ? s->used - s->acked_used : 0);
@@ -150,7 +151,7 @@ void dp_quota_set_notify(void (*fn)(void))
 
 void dp_quota_take_h(const char *profile_id, uint32_t hash, int may_wait, dp_quota_result_t *r)
 {
-    memset(r, 0, sizeof(*r));
+    r->name = NULL; /* every outcome below sets the rest it needs */
     pthread_mutex_lock(&Q.mu);
     init_cv();
     slot_t *s = slot_get(profile_id, hash, 1);

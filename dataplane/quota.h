@@ -32,6 +32,7 @@ typedef struct st_dp_quota_result_t {
      * quota, the cluster-wide remaining as this node knows it, and seconds
      * until the period ends */
     const char *name;
+    uint8_t name_len;
     uint32_t window;
     uint64_t limit;
     uint64_t remaining;

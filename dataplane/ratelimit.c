@@ -24,14 +24,7 @@ static struct {
     pthread_mutex_t lock;
     counter_t *v;
     size_t n, cap;
-} stripes[STRIPES];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void init(void)
-{
-    for (size_t i = 0; i < STRIPES; i++)
-        pthread_mutex_init(&stripes[i].lock, NULL);
-}
+} stripes[STRIPES] = {[0 ... STRIPES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
 void dp_rl_decide(uint64_t limit, uint32_t window, double start, uint64_t prev, uint64_t cur,
                   double now, dp_rl_result_t *r)
@@ -71,9 +64,9 @@ void dp_rl_take(const char *key, uint64_t limit, uint32_t window, double now, dp
 void dp_rl_take_h(const char *key, uint32_t hash, uint64_t limit, uint32_t window, double now,
                   dp_rl_result_t *r)
 {
-    pthread_once(&once, init);
     uint32_t h = hash ^ window;
     typeof(&stripes[0]) s = &stripes[h % STRIPES];
+    double start = floor(now / window) * window; /* of the fixed window now is in */
     pthread_mutex_lock(&s->lock);
     counter_t *c = NULL;
     for (size_t i = 0; i < s->n && c == NULL; i++)
@@ -86,11 +79,10 @@ void dp_rl_take_h(const char *key, uint32_t hash, uint64_t limit, uint32_t windo
         c = &s->v[s->n++];
         c->key = strdup(key);
         c->window = window;
-        c->start = floor(now / window) * window;
+        c->start = start;
         c->prev = c->cur = 0;
     }
     /* roll the fixed windows forward */
-    double start = floor(now / window) * window;
     if (start > c->start) {
         c->prev = start - c->start == window ? c->cur : 0;
         c->cur = 0;
