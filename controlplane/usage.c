@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ap_hash.h"
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "resource.h"
@@ -215,20 +216,12 @@ typedef struct {
     size_t n_slots, n;
 } row_map_t;
 
-static size_t str_hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
 /* The row under key; *made says whether it is new (then only key is set). */
 static row_t *row_get(row_map_t *m, const char *key, int *made)
 {
     *made = 0;
     if (m->n_slots != 0)
-        for (row_t *r = m->slots[str_hash(key) % m->n_slots]; r != NULL; r = r->next)
+        for (row_t *r = m->slots[ap_hash_str(key) % m->n_slots]; r != NULL; r = r->next)
             if (strcmp(r->key, key) == 0) return r;
     if (m->n >= m->n_slots) {
         size_t ns = m->n_slots ? m->n_slots * 2 : 64;
@@ -236,8 +229,8 @@ static row_t *row_get(row_map_t *m, const char *key, int *made)
         for (size_t i = 0; i < m->n_slots; i++)
             for (row_t *r = m->slots[i], *next; r != NULL; r = next) {
                 next = r->next;
-                r->next = slots[str_hash(r->key) % ns];
-                slots[str_hash(r->key) % ns] = r;
+                r->next = slots[ap_hash_str(r->key) % ns];
+                slots[ap_hash_str(r->key) % ns] = r;
             }
         free(m->slots);
         m->slots = slots;
@@ -245,8 +238,8 @@ static row_t *row_get(row_map_t *m, const char *key, int *made)
     }
     row_t *r = calloc(1, sizeof(*r));
     r->key = strdup(key);
-    r->next = m->slots[str_hash(key) % m->n_slots];
-    m->slots[str_hash(key) % m->n_slots] = r;
+    r->next = m->slots[ap_hash_str(key) % m->n_slots];
+    m->slots[ap_hash_str(key) % m->n_slots] = r;
     m->n++;
     *made = 1;
     return r;

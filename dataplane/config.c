@@ -4,7 +4,7 @@
  * the control plane's syntax rules, so a config that compiles can serve any
  * request; anything else is refused with the offending resource named. */
 #include "config_internal.h"
-#include "keyhash.h"
+#include "ap_hash.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -415,7 +415,7 @@ static int compile_profiles(compile_t *x, const Apiplatform__V1__Snapshot *snap)
         if ((d->id = copy_str(x, s->id)) == NULL || (d->name = copy_str(x, s->name)) == NULL)
             return -1;
         if (idmap_add(x, &x->profiles, "profile", i, d->id, i)) return -1;
-        d->id_hash = dp_key_hash(d->id);
+        d->id_hash = ap_hash_str(d->id);
         size_t k = idmap_get(&x->clients, S(s->client_id));
         if (k == (size_t)-1)
             return fail(x, "profile %s: client %s not in snapshot", d->id, S(s->client_id));

@@ -83,7 +83,7 @@ typedef struct st_dp_cidr_t {
 
 typedef struct st_dp_profile_t {
     const char *id;
-    /* dp_key_hash(id), for the rate limiter's and the quota's tables */
+    /* ap_hash_str(id), for the rate limiter's and the quota's tables */
     uint32_t id_hash;
     const char *name;
     const dp_client_t *client;

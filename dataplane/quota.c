@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "ap_msg.h"
-#include "keyhash.h"
+#include "ap_hash.h"
 
 #define BUCKETS 1024
 
@@ -136,7 +136,7 @@ static void fill_result(const slot_t *s, double now, dp_quota_outcome_t o, dp_qu
 
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r)
 {
-    dp_quota_take_h(profile_id, dp_key_hash(profile_id), 1, r);
+    dp_quota_take_h(profile_id, ap_hash_str(profile_id), 1, r);
 }
 
 int dp_quota_wait_ms(void)
@@ -278,7 +278,7 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
             s->seen = 0;
     for (size_t i = 0; i < ack->n_leases; i++) {
         const Apiplatform__V1__Lease *m = ack->leases[i];
-        slot_t *s = slot_get(m->profile_id, dp_key_hash(m->profile_id), 1);
+        slot_t *s = slot_get(m->profile_id, ap_hash_str(m->profile_id), 1);
         s->seen = 1;
         s->no_quota = m->limit == 0;
         if (m->lease_id != s->lease_id) {

@@ -53,7 +53,7 @@ void dp_quota_set_idle_ms(int ms);
 /* Takes one request of `profile_id` (a quota is in its policy).
  * Thread-safe. */
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r);
-/* The same with the id's dp_key_hash computed already; with may_wait 0 it
+/* The same with the id's ap_hash_str computed already; with may_wait 0 it
  * never blocks: where it would wait it asks for what is missing and says
  * DP_QUOTA_PENDING (the caller parks the request and tries again when the
  * notify hook fires, and gives up after dp_quota_wait_ms). */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keyhash.h"
+#include "ap_hash.h"
 
 #define STRIPES 256
 
@@ -58,7 +58,7 @@ void dp_rl_decide(uint64_t limit, uint32_t window, double start, uint64_t prev, 
 
 void dp_rl_take(const char *key, uint64_t limit, uint32_t window, double now, dp_rl_result_t *r)
 {
-    dp_rl_take_h(key, dp_key_hash(key), limit, window, now, r);
+    dp_rl_take_h(key, ap_hash_str(key), limit, window, now, r);
 }
 
 void dp_rl_take_h(const char *key, uint32_t hash, uint64_t limit, uint32_t window, double now,

@@ -28,7 +28,7 @@ void dp_rl_decide(uint64_t limit, uint32_t window, double start, uint64_t prev, 
 /* Counts one request of `key` (a profile id) against `limit` per `window`
  * seconds at time `now` (seconds, any monotonic origin); fills r. Thread-safe. */
 void dp_rl_take(const char *key, uint64_t limit, uint32_t window, double now, dp_rl_result_t *r);
-/* The same with the key's dp_key_hash computed already. */
+/* The same with the key's ap_hash_str computed already. */
 void dp_rl_take_h(const char *key, uint32_t hash, uint64_t limit, uint32_t window, double now,
                   dp_rl_result_t *r);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ap_hash.h"
 #include "ap_msg.h"
 #include "handler.h"
 
@@ -40,24 +41,11 @@ static struct {
     pthread_mutex_t lock;
     entry_t **slots;
     size_t n_slots, n;
-} stripes[STRIPES];
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-
-static void init(void)
-{
-    for (size_t i = 0; i < STRIPES; i++)
-        pthread_mutex_init(&stripes[i].lock, NULL);
-}
+} stripes[STRIPES] = {[0 ... STRIPES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER}};
 
 static uint32_t hash(const char *profile, const char *endpoint)
 {
-    uint32_t h = 2166136261u;
-    for (const char *c = profile; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    h = (h ^ '/') * 16777619u;
-    for (const char *c = endpoint; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    return h;
+    return ap_hash_more(ap_hash_more(ap_hash_str(profile), "/"), endpoint);
 }
 
 /* Which outcome a finished request is. A status of 0 (the caller left
@@ -92,7 +80,6 @@ static void grow(typeof(&stripes[0]) s)
 void dp_usage_count(const char *profile, const char *endpoint, int status, const char *code)
 {
     int what = outcome(status, code);
-    pthread_once(&once, init);
     uint32_t h = hash(profile, endpoint);
     typeof(&stripes[0]) s = &stripes[h % STRIPES];
     pthread_mutex_lock(&s->lock);
@@ -156,7 +143,6 @@ static ProtobufCMessage *counter(const entry_t *e)
 size_t dp_usage_drain(Apiplatform__V1__UsageReport *r)
 {
     size_t added = 0;
-    pthread_once(&once, init);
     for (size_t i = 0; i < STRIPES; i++) {
         typeof(&stripes[0]) s = &stripes[i];
         pthread_mutex_lock(&s->lock);

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "ap_msg.h"
-#include "keyhash.h"
+#include "ap_hash.h"
 #include "quota.h"
 
 static void ack1(const char *profile, uint64_t id, uint64_t granted, uint64_t acked, uint64_t chunk,
@@ -163,10 +163,10 @@ Test(dpquota, idle_lease_given_back)
 Test(dpquota, no_wait_take_says_pending)
 {
     dp_quota_result_t r;
-    dp_quota_take_h("np", dp_key_hash("np"), 0, &r);
+    dp_quota_take_h("np", ap_hash_str("np"), 0, &r);
     cr_expect_eq(r.outcome, DP_QUOTA_PENDING, "no lease yet: pending, not blocking");
     cr_expect(dp_quota_report_due(), "and the request for one is due");
     ack1("np", 9, 10, 0, 10, 0, 10000);
-    dp_quota_take_h("np", dp_key_hash("np"), 0, &r);
+    dp_quota_take_h("np", ap_hash_str("np"), 0, &r);
     cr_expect_eq(r.outcome, DP_QUOTA_OK, "answered: admitted");
 }
