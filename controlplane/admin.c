@@ -425,8 +425,8 @@ static ProtobufCMessage *list_quotas(void *ctx, const ap_call_info_t *ci,
     return r ? &r->base : NULL;
 }
 
-static ProtobufCMessage *get_usage(void *ctx, const ap_call_info_t *ci,
-                                   const ProtobufCMessage *req, ap_status_t *st)
+static ProtobufCMessage *get_usage(void *ctx, const ap_call_info_t *ci, const ProtobufCMessage *req,
+                                   ap_status_t *st)
 {
     Apiplatform__V1__GetUsageResponse *r =
         cp_usage_get(((cp_admin_t *)ctx)->store, (const Apiplatform__V1__GetUsageRequest *)req,

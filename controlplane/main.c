@@ -305,8 +305,8 @@ int main(int argc, char **argv)
         cp_store_close(store);
         return 1;
     }
-    admin.sync = cp_sync_new(store, node_hash, c.node_cert_cn, c.test_hooks);
-    cp_sync_quota_config(admin.sync, (uint32_t)c.quota_ttl_ms, (uint64_t)c.quota_grant_cap);
+    admin.sync = cp_sync_new(store, node_hash, c.node_cert_cn, c.test_hooks,
+                             (uint32_t)c.quota_ttl_ms, (uint64_t)c.quota_grant_cap);
     ap_stream_method_t sync_row = cp_sync_stream_method;
     sync_row.ctx = admin.sync;
     ap_server_opts_t so = {

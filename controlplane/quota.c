@@ -169,16 +169,11 @@ static int load_rec(void *ctx, const char *key, size_t kl, const char *val, size
     return 0;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int period, int64_t start);
+static bucket_t *bucket_new(cp_quota_t *q, const char *profile, int period, int64_t start,
+                            int64_t end);
 
-cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap)
+cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap, int64_t now_ms)
 {
     cp_quota_t *q = calloc(1, sizeof(*q));
     q->store = store;
@@ -196,24 +191,16 @@ cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap)
     }
     /* leases out before a restart: their nodes have to come back within the
      * ttl, as if they had just disconnected */
-    int64_t now = wall_ms();
     size_t n = 0;
     for (lease_t *l = q->leases; l != NULL; l = l->next, n++) {
-        bucket_t *b = bucket_find(q, l->rec->profile_id, l->rec->period, l->rec->period_start);
-        if (b == NULL) { /* its bucket record lost: start one from the lease */
-            b = calloc(1, sizeof(*b));
-            b->rec = rec_new();
-            ap_msg_set_str(&b->rec->base, "profile_id", l->rec->profile_id);
-            b->rec->period = l->rec->period;
-            b->rec->period_start = l->rec->period_start;
-            b->rec->period_end = l->rec->period_end;
-            b->next = q->buckets;
-            q->buckets = b;
-        }
+        const Apiplatform__V1__QuotaRecord *r = l->rec;
+        bucket_t *b = bucket_find(q, r->profile_id, r->period, r->period_start);
+        if (b == NULL) /* its bucket record lost: start one from the lease */
+            b = bucket_new(q, r->profile_id, r->period, r->period_start, r->period_end);
         l->b = b;
-        b->open_used += l->rec->used;
-        b->open_granted += l->rec->granted;
-        l->down_since_ms = now;
+        b->open_used += r->used;
+        b->open_granted += r->granted;
+        l->down_since_ms = now_ms;
         if (l->rec->lease_id > q->seq) q->seq = l->rec->lease_id;
     }
     if (n > 0) ap_log(AP_LOG_INFO, "quota_leases_loaded", "leases=%zu", n);
@@ -247,6 +234,20 @@ static bucket_t *bucket_find(cp_quota_t *q, const char *profile, int period, int
     return NULL;
 }
 
+static bucket_t *bucket_new(cp_quota_t *q, const char *profile, int period, int64_t start,
+                            int64_t end)
+{
+    bucket_t *b = calloc(1, sizeof(*b));
+    b->rec = rec_new();
+    ap_msg_set_str(&b->rec->base, "profile_id", profile);
+    b->rec->period = period;
+    b->rec->period_start = start;
+    b->rec->period_end = end;
+    b->next = q->buckets;
+    q->buckets = b;
+    return b;
+}
+
 static lease_t *lease_by_id(cp_quota_t *q, uint64_t id)
 {
     for (lease_t *l = q->leases; l != NULL; l = l->next)
@@ -262,7 +263,7 @@ static lease_t *lease_of(cp_quota_t *q, const char *node, const bucket_t *b)
 }
 
 /* used and leased of a bucket */
-static void bucket_sums(const cp_quota_t *q, const bucket_t *b, uint64_t *used, uint64_t *leased)
+static void bucket_sums(const bucket_t *b, uint64_t *used, uint64_t *leased)
 {
     *used = b->rec->closed_used + b->open_used;
     *leased = b->open_granted - b->open_used;
@@ -322,14 +323,7 @@ static bucket_t *current_bucket(cp_quota_t *q, const char *profile_id, int64_t n
     if (limit == 0 || cp_period_bounds(period, now_s, &start, &end) != 0) return NULL;
     bucket_t *b = bucket_find(q, profile_id, period, start);
     if (b == NULL) {
-        b = calloc(1, sizeof(*b));
-        b->rec = rec_new();
-        ap_msg_set_str(&b->rec->base, "profile_id", profile_id);
-        b->rec->period = period;
-        b->rec->period_start = start;
-        b->rec->period_end = end;
-        b->next = q->buckets;
-        q->buckets = b;
+        b = bucket_new(q, profile_id, period, start, end);
         put_bucket(batch, b);
     }
     b->limit = limit;
@@ -343,7 +337,7 @@ static Apiplatform__V1__Lease *lease_msg(const cp_quota_t *q, const bucket_t *b,
         (Apiplatform__V1__Lease *)ap_msg_new(&apiplatform__v1__lease__descriptor);
     ap_msg_set_str(&m->base, "profile_id", b->rec->profile_id);
     uint64_t used, leased;
-    bucket_sums(q, b, &used, &leased);
+    bucket_sums(b, &used, &leased);
     if (l != NULL) {
         m->lease_id = l->rec->lease_id;
         m->granted = l->rec->granted;
@@ -407,7 +401,7 @@ void cp_quota_report(cp_quota_t *q, const char *node_id, const Apiplatform__V1__
             continue;
         }
         uint64_t used, leased;
-        bucket_sums(q, b, &used, &leased);
+        bucket_sums(b, &used, &leased);
         uint64_t free_ = b->limit > used + leased ? b->limit - used - leased : 0;
         uint64_t g = cp_lease_grant_size(free_, connected_nodes, q->grant_cap);
         lease_t *l = lease_of(q, node_id, b);
@@ -552,7 +546,7 @@ static void list_profile(void *ctx, ProtobufCMessage *m)
     s->limit = limit;
     const bucket_t *b = bucket_find(c->q, p->id, period, start);
     if (b != NULL) {
-        bucket_sums(c->q, b, &s->used, &s->leased);
+        bucket_sums(b, &s->used, &s->leased);
         for (const lease_t *l = c->q->leases; l != NULL; l = l->next) {
             if (l->b != b) continue;
             Apiplatform__V1__QuotaLeaseStatus *ls = (Apiplatform__V1__QuotaLeaseStatus *)ap_msg_new(

@@ -52,11 +52,11 @@ uint64_t cp_lease_write_off(uint64_t granted, uint64_t reported, uint64_t chunk)
 
 typedef struct st_cp_quota_t cp_quota_t;
 
-/* Loads persisted state. ttl_ms: how long a lease of a node that went away
+/* Loads persisted state at now_ms (unix ms). ttl_ms: how long a lease of a node that went away
  * is kept before it is reclaimed (the node stops using a lease ttl_ms/2
  * after its last acknowledgement, so it never uses a reclaimed lease);
  * grant_cap: the largest single grant. */
-cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap);
+cp_quota_t *cp_quota_new(cp_store_t *store, uint32_t ttl_ms, uint64_t grant_cap, int64_t now_ms);
 void cp_quota_free(cp_quota_t *q);
 
 /* A node's report at `now_ms` (unix ms): records the use of its leases,

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ap_clock.h"
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "ap_token.h"
@@ -48,13 +49,6 @@ static const struct {
     {"collection", "collections"}, {"endpoint", "endpoints"}, {"client", "clients"},
     {"profile", "profiles"},       {"policy", "policies"},    {"token", "tokens"},
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const cp_kind_t *kind_by_name(const char *name)
 {
@@ -333,7 +327,7 @@ static void on_hello(cp_sync_t *s, ap_stream_t *stream, const Apiplatform__V1__N
  * leases (a response without an update, never acknowledged). */
 static void on_report(cp_sync_t *s, cp_node_t *n, const Apiplatform__V1__UsageReport *rep)
 {
-    int64_t now = now_ms();
+    int64_t now = ap_wall_ms();
     if (rep->n_counters > 0) cp_usage_record(s->store, rep, now / 1000);
     Apiplatform__V1__SyncResponse resp = APIPLATFORM__V1__SYNC_RESPONSE__INIT;
     Apiplatform__V1__ReportAck ack = APIPLATFORM__V1__REPORT_ACK__INIT;
@@ -392,7 +386,7 @@ static void on_end(void *ctx, ap_stream_t *stream)
     n->st->connected = 0;
     n->st->pending_revision = 0;
     n->st->last_seen_time = (int64_t)time(NULL);
-    cp_quota_node_down(((cp_sync_t *)ctx)->quota, n->st->node_id, now_ms());
+    cp_quota_node_down(((cp_sync_t *)ctx)->quota, n->st->node_id, ap_wall_ms());
     ap_log(AP_LOG_INFO, "node_disconnected", "node=%s revision=%" PRIu64, n->st->node_id,
            n->st->revision);
     cp_sync_notify(ctx); /* the others' shares grow */
@@ -406,14 +400,14 @@ const ap_stream_method_t cp_sync_stream_method = {"/apiplatform.v1.Sync/Stream",
                                                   NULL};
 
 cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, const char *node_cn,
-                       int test_hooks)
+                       int test_hooks, uint32_t quota_ttl_ms, uint64_t quota_grant_cap)
 {
     cp_sync_t *s = calloc(1, sizeof(*s));
     s->store = store;
     snprintf(s->node_hash, sizeof(s->node_hash), "%s", node_hash);
     snprintf(s->node_cn, sizeof(s->node_cn), "%s", node_cn ? node_cn : "");
     s->test_hooks = test_hooks;
-    s->quota = cp_quota_new(store, 10000, 100000);
+    s->quota = cp_quota_new(store, quota_ttl_ms, quota_grant_cap, ap_wall_ms());
     return s;
 }
 
@@ -441,20 +435,13 @@ size_t cp_sync_nodes(cp_sync_t *s, Apiplatform__V1__NodeStatus ***out)
     return n;
 }
 
-Apiplatform__V1__ListQuotasResponse *cp_sync_quotas(cp_sync_t *s,
-                                                    const Apiplatform__V1__ListQuotasRequest *req,
-                                                    ap_status_t *st)
+Apiplatform__V1__ListQuotasResponse *
+cp_sync_quotas(cp_sync_t *s, const Apiplatform__V1__ListQuotasRequest *req, ap_status_t *st)
 {
-    return cp_quota_list(s->quota, req, now_ms(), st);
+    return cp_quota_list(s->quota, req, ap_wall_ms(), st);
 }
 
 void cp_sync_tick(cp_sync_t *s)
 {
-    cp_quota_tick(s->quota, now_ms());
-}
-
-void cp_sync_quota_config(cp_sync_t *s, uint32_t ttl_ms, uint64_t grant_cap)
-{
-    cp_quota_free(s->quota);
-    s->quota = cp_quota_new(s->store, ttl_ms, grant_cap);
+    cp_quota_tick(s->quota, ap_wall_ms());
 }

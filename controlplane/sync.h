@@ -19,9 +19,11 @@ typedef struct st_cp_sync_t cp_sync_t;
 /* node_hash: hex SHA-256 of the node token nodes present. node_cn: when
  * non-empty, a client certificate (verified by the server's CA) whose common
  * name matches it also admits a node; a trailing '*' matches any rest
- * ("dp-*"). test_hooks: see sync.c. */
+ * ("dp-*"). test_hooks: see sync.c.
+ * quota_ttl_ms, quota_grant_cap: lease expiry and the largest grant (see
+ * quota.h). */
 cp_sync_t *cp_sync_new(cp_store_t *store, const char *node_hash, const char *node_cn,
-                       int test_hooks);
+                       int test_hooks, uint32_t quota_ttl_ms, uint64_t quota_grant_cap);
 void cp_sync_free(cp_sync_t *s);
 /* The stream method row, for ap_server_opts_t (ctx must be the cp_sync_t). */
 extern const ap_stream_method_t cp_sync_stream_method;
@@ -29,11 +31,8 @@ extern const ap_stream_method_t cp_sync_stream_method;
  * write. */
 void cp_sync_notify(cp_sync_t *s);
 /* Admin ListQuotas (see quota.h). */
-Apiplatform__V1__ListQuotasResponse *cp_sync_quotas(cp_sync_t *s,
-                                                    const Apiplatform__V1__ListQuotasRequest *req,
-                                                    ap_status_t *st);
-/* Quota lease expiry and the largest grant (see quota.h). */
-void cp_sync_quota_config(cp_sync_t *s, uint32_t ttl_ms, uint64_t grant_cap);
+Apiplatform__V1__ListQuotasResponse *
+cp_sync_quotas(cp_sync_t *s, const Apiplatform__V1__ListQuotasRequest *req, ap_status_t *st);
 /* Call about every 100 ms: reclaims expired quota leases. */
 void cp_sync_tick(cp_sync_t *s);
 /* The nodes known since start, as a malloc'd ListNodesResponse-ready array. */

@@ -241,7 +241,7 @@ static const int64_t NOW = 1796385600000; /* 2026-12-04T12:00:00Z, ms */
 Test(authority, never_grants_more_than_remains, .fini = teardown)
 {
     setup_quota(1000, DAY);
-    cp_quota_t *q = cp_quota_new(store, 2000, 100000);
+    cp_quota_t *q = cp_quota_new(store, 2000, 100000, NOW);
     const char *nodes[] = {"a", "b", "c"};
     Apiplatform__V1__Lease l[3];
     uint64_t granted = 0, used[3] = {0};
@@ -273,7 +273,7 @@ Test(authority, never_grants_more_than_remains, .fini = teardown)
 Test(authority, reports_are_cumulative_and_clamped, .fini = teardown)
 {
     setup_quota(100, DAY);
-    cp_quota_t *q = cp_quota_new(store, 2000, 100000);
+    cp_quota_t *q = cp_quota_new(store, 2000, 100000, NOW);
     Apiplatform__V1__Lease l;
     report(q, "a", 0, 0, 0, 1, 1, NOW, &l);
     cr_assert_eq(l.granted, 50);
@@ -300,7 +300,7 @@ Test(authority, reports_are_cumulative_and_clamped, .fini = teardown)
 Test(authority, vanished_node_lease_reclaimed_after_ttl, .fini = teardown)
 {
     setup_quota(1000, DAY);
-    cp_quota_t *q = cp_quota_new(store, 2000, 100000);
+    cp_quota_t *q = cp_quota_new(store, 2000, 100000, NOW);
     Apiplatform__V1__Lease a, b;
     report(q, "a", 0, 0, 0, 1, 2, NOW, &a); /* 250 */
     report(q, "b", 0, 0, 0, 1, 2, NOW, &b); /* 750 / 4 = 187 */
@@ -333,7 +333,7 @@ Test(authority, vanished_node_lease_reclaimed_after_ttl, .fini = teardown)
 Test(authority, rollover_closes_old_period, .fini = teardown)
 {
     setup_quota(10, DAY);
-    cp_quota_t *q = cp_quota_new(store, 2000, 100000);
+    cp_quota_t *q = cp_quota_new(store, 2000, 100000, NOW);
     int64_t late = 1796428799000; /* 2026-12-04T23:59:59Z */
     Apiplatform__V1__Lease l;
     report(q, "a", 0, 0, 0, 1, 1, late, &l);
@@ -357,12 +357,12 @@ Test(authority, rollover_closes_old_period, .fini = teardown)
 Test(authority, restart_keeps_leases_out, .fini = teardown)
 {
     setup_quota(1000, MONTH);
-    cp_quota_t *q = cp_quota_new(store, 2000, 100000);
+    cp_quota_t *q = cp_quota_new(store, 2000, 100000, NOW);
     Apiplatform__V1__Lease l;
     report(q, "a", 0, 0, 0, 1, 1, NOW, &l);
     report(q, "a", l.lease_id, 300, 0, 0, 1, NOW, &l);
     cp_quota_free(q);
-    q = cp_quota_new(store, 2000, 100000);
+    q = cp_quota_new(store, 2000, 100000, NOW);
     Apiplatform__V1__QuotaStatus *s = status(q, NOW);
     cr_expect_eq(s->used, 300);
     cr_expect_eq(s->leased, 200, "the lease is still out after a restart");
