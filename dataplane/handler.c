@@ -567,12 +567,8 @@ static int check_quota(h2o_req_t *req, dp_reqstate_t *st, int final)
     if (pol == NULL || pol->quota_count == 0) return -1;
     const dp_profile_t *prof = st->token->profile;
     dp_quota_result_t q;
-    dp_quota_take_h(prof->id, prof->id_hash, 0, &q);
-    if (q.outcome == DP_QUOTA_PENDING) {
-        if (!final) return QUOTA_PENDING;
-        q.outcome = DP_QUOTA_UNAVAILABLE;
-        q.retry_after = 1;
-    }
+    dp_quota_take_h(prof->id, prof->id_hash, final, &q);
+    if (q.outcome == DP_QUOTA_PENDING) return QUOTA_PENDING;
     if (q.name != NULL)
         add_policy_item(st, q.policy_item, q.policy_item_len, q.name, q.name_len, q.remaining,
                         q.reset);

@@ -1,7 +1,7 @@
 /* Quota leases on a node (see quota.h). One mutex guards the table of
  * slots (one per profile seen with a quota); the handler threads hold it for
- * a lookup and a few additions, and wait on the condition variable only when
- * they need an answer from the control plane. */
+ * a lookup and a few additions, never waiting: a request that needs an
+ * answer from the control plane is parked by the handler. */
 #include "quota.h"
 
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ap_msg.h"
+#include "ap_clock.h"
 #include "ap_hash.h"
 
 #define BUCKETS 1024
@@ -41,35 +42,16 @@ typedef struct st_slot_t {
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int cv_ready;
     slot_t *table[BUCKETS];
     int urgent; /* a report should go at once */
+    int held;   /* some slot holds a lease or wants one (the heartbeat) */
     double last_report;
     double inflight_since; /* a report is out, unanswered; 0 = none */
     int wait_ms;
     int idle_ms;
-    int connected;
-    void (*notify)(void); /* the stream to the control plane is up */
+    int connected; /* the stream to the control plane is up */
+    void (*notify)(void);
 } Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .wait_ms = 250, .idle_ms = 10000};
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void init_cv(void)
-{
-    if (Q.cv_ready) return;
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&Q.cv, &a);
-    pthread_condattr_destroy(&a);
-    Q.cv_ready = 1;
-}
 
 void dp_quota_set_wait_ms(int ms)
 {
@@ -149,77 +131,66 @@ void dp_quota_set_notify(void (*fn)(void))
     Q.notify = fn;
 }
 
-void dp_quota_take_h(const char *profile_id, uint32_t hash, int may_wait, dp_quota_result_t *r)
+void dp_quota_take_h(const char *profile_id, uint32_t hash, int final, dp_quota_result_t *r)
 {
     r->name = NULL; /* every outcome below sets the rest it needs */
     pthread_mutex_lock(&Q.mu);
-    init_cv();
     slot_t *s = slot_get(profile_id, hash, 1);
-    double now = mono(), until = now + Q.wait_ms / 1000.0;
+    double now = ap_mono_s();
     s->last_use = now;
-    for (;;) {
-        int known = fresh(s, now), live = known && s->lease_id != 0;
-        if (live && s->used < s->granted && s->used - s->acked_used < s->chunk) {
-            s->used++;
-            /* ask for more before this runs out, report before the run-ahead
-             * does */
-            uint64_t low = s->last_grant / 2;
-            if (s->granted - s->used <= low && !s->exhausted && !s->want) {
-                s->want = 1;
-                Q.urgent = 1;
-            }
-            if ((s->used - s->acked_used) * 2 >= s->chunk) Q.urgent = 1;
-            fill_result(s, now, DP_QUOTA_OK, r);
-            break;
+    int known = fresh(s, now), live = known && s->lease_id != 0;
+    if (live && s->used < s->granted && s->used - s->acked_used < s->chunk) {
+        s->used++;
+        /* ask for more before this runs out, report before the run-ahead
+         * does */
+        uint64_t low = s->last_grant / 2;
+        if (s->granted - s->used <= low && !s->exhausted && !s->want) {
+            s->want = 1;
+            Q.urgent = 1;
         }
-        if (known && s->exhausted && (s->lease_id == 0 || s->used >= s->granted)) {
-            /* nothing left anywhere as of the last answer; ask again now and
-             * then in case leases come back */
-            if (now - s->asked >= 1.0) s->want = 1;
-            fill_result(s, now, DP_QUOTA_EXCEEDED, r);
-            break;
-        }
-        if (!Q.connected || s->no_quota || now >= until) {
-            if (s->no_quota && now - s->asked >= 1.0) s->want = 1;
-            fill_result(s, now, DP_QUOTA_UNAVAILABLE, r);
-            if (s->lease_id == 0) r->name = NULL; /* nothing known to put in headers */
-            break;
-        }
-        /* wait for the control plane: a lease, more of it, or an ack */
+        if ((s->used - s->acked_used) * 2 >= s->chunk) Q.urgent = 1;
+        fill_result(s, now, DP_QUOTA_OK, r);
+    } else if (known && s->exhausted && (s->lease_id == 0 || s->used >= s->granted)) {
+        /* nothing left anywhere as of the last answer; ask again now and
+         * then in case leases come back */
+        if (now - s->asked >= 1.0) s->want = 1;
+        fill_result(s, now, DP_QUOTA_EXCEEDED, r);
+    } else if (!Q.connected || s->no_quota) {
+        if (s->no_quota && now - s->asked >= 1.0) s->want = 1;
+        fill_result(s, now, DP_QUOTA_UNAVAILABLE, r);
+        if (s->lease_id == 0) r->name = NULL; /* nothing known to put in headers */
+    } else {
+        /* an answer of the control plane is needed: a lease, more of it, or
+         * an ack */
         if (!live || s->used >= s->granted) s->want = 1;
         Q.urgent = 1;
-        if (!may_wait) {
+        if (final) { /* no answer in time: 503, without limit fields */
+            r->outcome = DP_QUOTA_UNAVAILABLE;
+            r->retry_after = 1;
+        } else {
             r->outcome = DP_QUOTA_PENDING;
-            break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double wait = until - now;
-        ts.tv_sec += (time_t)wait;
-        ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&Q.cv, &Q.mu, &ts);
-        now = mono();
     }
+    if (s->want) Q.held = 1;
     pthread_mutex_unlock(&Q.mu);
 }
 
 int dp_quota_report_due(void)
 {
     pthread_mutex_lock(&Q.mu);
-    double now = mono();
-    int held = 0;
-    for (int i = 0; i < BUCKETS && !held; i++)
-        for (slot_t *s = Q.table[i]; s != NULL && !held; s = s->next)
-            held = s->lease_id != 0 || s->want;
+    double now = ap_mono_s();
     /* one report in flight at a time (a lost answer is given up after 1 s) */
     int free_to_send = Q.inflight_since == 0 || now - Q.inflight_since >= 1.0;
-    int due = free_to_send && (Q.urgent || (held && now - Q.last_report >= 1.0));
+    int due = free_to_send && (Q.urgent || (Q.held && now - Q.last_report >= 1.0));
     pthread_mutex_unlock(&Q.mu);
     return due;
+}
+
+/* mu held: the lease is over (given back, or no longer listed) */
+static void drop_lease(slot_t *s)
+{
+    s->lease_id = 0;
+    s->granted = s->used = s->acked_used = 0;
 }
 
 static void *grow(void *arr, size_t n, size_t size)
@@ -230,7 +201,8 @@ static void *grow(void *arr, size_t n, size_t size)
 void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
 {
     pthread_mutex_lock(&Q.mu);
-    double now = mono();
+    double now = ap_mono_s();
+    int held = 0;
     for (int i = 0; i < BUCKETS; i++)
         for (slot_t *s = Q.table[i]; s != NULL; s = s->next) {
             if (s->lease_id != 0) {
@@ -246,8 +218,7 @@ void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
                 r->leases = grow(r->leases, r->n_leases, sizeof(*r->leases));
                 r->leases[r->n_leases++] = u;
                 if (u->release) {
-                    s->lease_id = 0;
-                    s->granted = s->used = s->acked_used = 0;
+                    drop_lease(s);
                     s->exhausted = 0;
                     s->last_ack = 0; /* nothing known: the next request asks */
                 }
@@ -261,7 +232,9 @@ void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
                 s->want = 0;
                 s->asked = now;
             }
+            held |= s->lease_id != 0 || s->want;
         }
+    Q.held = held;
     Q.urgent = 0;
     Q.last_report = now;
     Q.inflight_since = now;
@@ -271,8 +244,7 @@ void dp_quota_fill_report(Apiplatform__V1__UsageReport *r, int release)
 void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
 {
     pthread_mutex_lock(&Q.mu);
-    init_cv();
-    double now = mono();
+    double now = ap_mono_s();
     for (int i = 0; i < BUCKETS; i++)
         for (slot_t *s = Q.table[i]; s != NULL; s = s->next)
             s->seen = 0;
@@ -310,14 +282,14 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
         s->exhausted = m->exhausted;
     }
     /* leases the control plane no longer lists are over */
+    int held = 0;
     for (int i = 0; i < BUCKETS; i++)
-        for (slot_t *s = Q.table[i]; s != NULL; s = s->next)
-            if (!s->seen && s->lease_id != 0) {
-                s->lease_id = 0;
-                s->granted = s->used = s->acked_used = 0;
-            }
+        for (slot_t *s = Q.table[i]; s != NULL; s = s->next) {
+            if (!s->seen && s->lease_id != 0) drop_lease(s);
+            held |= s->lease_id != 0 || s->want;
+        }
+    Q.held = held;
     Q.inflight_since = 0;
-    pthread_cond_broadcast(&Q.cv);
     pthread_mutex_unlock(&Q.mu);
     if (Q.notify) Q.notify();
 }
@@ -325,10 +297,8 @@ void dp_quota_apply_ack(const Apiplatform__V1__ReportAck *ack)
 void dp_quota_set_connected(int up)
 {
     pthread_mutex_lock(&Q.mu);
-    init_cv();
     Q.connected = up;
     Q.inflight_since = 0;
-    pthread_cond_broadcast(&Q.cv);
     pthread_mutex_unlock(&Q.mu);
     if (Q.notify) Q.notify();
 }
@@ -344,6 +314,7 @@ void dp_quota_reset(void)
         Q.table[i] = NULL;
     }
     Q.urgent = 0;
+    Q.held = 0;
     Q.inflight_since = 0;
     pthread_mutex_unlock(&Q.mu);
 }

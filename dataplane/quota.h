@@ -7,10 +7,10 @@
  *
  * When there is no usable lease (the first request of a profile on this
  * node, a lease used up while more is on its way, or a report not yet
- * acknowledged) the request waits for the answer, up to wait_ms. Nothing is
- * admitted unconfirmed: with the control plane unreachable a node keeps
- * using what it holds until ttl/2 after its last acknowledgement, then
- * answers 503 quota_unavailable. */
+ * acknowledged) the request waits for the answer, parked by the handler, up
+ * to wait_ms. Nothing is admitted unconfirmed: with the control plane
+ * unreachable a node keeps using what it holds until ttl/2 after its last
+ * acknowledgement, then answers 503 quota_unavailable. */
 #ifndef DP_QUOTA_H
 #define DP_QUOTA_H
 
@@ -23,7 +23,7 @@ typedef enum {
     DP_QUOTA_OK = 0,
     DP_QUOTA_EXCEEDED,    /* 429 quota_exceeded: nothing left this period */
     DP_QUOTA_UNAVAILABLE, /* 503 quota_unavailable: cannot be confirmed now */
-    DP_QUOTA_PENDING,     /* (no-wait takes only) an answer is on its way: try again */
+    DP_QUOTA_PENDING,     /* an answer is on its way: try again (not final) */
 } dp_quota_outcome_t;
 
 typedef struct st_dp_quota_result_t {
@@ -50,14 +50,14 @@ void dp_quota_set_wait_ms(int ms);
  * 10000 ms). */
 void dp_quota_set_idle_ms(int ms);
 
-/* Takes one request of `profile_id` (a quota is in its policy).
- * Thread-safe. */
+/* Takes one request of `profile_id` (a quota is in its policy), the id's
+ * ap_hash_str computed already. Never blocks: where an answer of the
+ * control plane is needed it asks for it and says DP_QUOTA_PENDING (the
+ * caller parks the request and tries again when the notify hook fires), or
+ * with final set (the wait is over) DP_QUOTA_UNAVAILABLE. Thread-safe. */
+void dp_quota_take_h(const char *profile_id, uint32_t hash, int final, dp_quota_result_t *r);
+/* dp_quota_take_h(profile_id, its hash, final) */
 void dp_quota_take(const char *profile_id, dp_quota_result_t *r);
-/* The same with the id's ap_hash_str computed already; with may_wait 0 it
- * never blocks: where it would wait it asks for what is missing and says
- * DP_QUOTA_PENDING (the caller parks the request and tries again when the
- * notify hook fires, and gives up after dp_quota_wait_ms). */
-void dp_quota_take_h(const char *profile_id, uint32_t hash, int may_wait, dp_quota_result_t *r);
 /* How long a request may wait for a lease, in ms. */
 int dp_quota_wait_ms(void);
 /* Called (on the sync thread, no lock held) after every answer from the

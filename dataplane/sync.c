@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ap_clock.h"
 #include "ap_log.h"
 #include "ap_msg.h"
 #include "config.h"
@@ -247,13 +248,6 @@ static void hello(Apiplatform__V1__SyncRequest *req, Apiplatform__V1__NodeHello 
     req->hello = h;
 }
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Sends a UsageReport when one is due: quota lease use and requests (at
  * once when a request waits or a lease runs low, else every second while
  * leases are held), usage counters every second. release: the final report
@@ -262,7 +256,7 @@ static int maybe_report(ap_client_stream_t *cs, int release, ap_status_t *st)
 {
     static double last_drain;
     static uint64_t seq;
-    double now = mono_now();
+    double now = ap_mono_s();
     int quota = release || dp_quota_report_due();
     int drain = S.o.drain_usage != NULL && (release || now - last_drain >= 1.0);
     if (!quota && !drain) return 0;
