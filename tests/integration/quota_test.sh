@@ -35,6 +35,10 @@ for _ in $(seq 1 100); do
 done
 url() { echo "http://127.0.0.1:${DP_PORT[$1]}/api/shop-v1/x"; }
 hdr() { tr -d '\r' <"$1" | sed -n "s/^$2: //Ip"; }
+# quota PROFILE: its QuotaStatus (JSON); leases PROFILE NODE: that node's
+# leases of it (a JSON list)
+quota() { apictl -o json quota list | json "[x for x in j if x['profile_name'] == '$1'][0]"; }
+leases() { quota "$1" | json "[l for l in j['leases'] if l['node_id'] == '$2']"; }
 
 # headers on one node: r counts down with every request admitted
 for i in 1 2 3 4 5; do
@@ -65,7 +69,7 @@ for q in 1k 10k; do
     eq "Q=$want: only 200 and 429 quota_exceeded" '["429 quota_exceeded"]' "$(json 'sorted(j["other"])' <"$WORK/q$q.json")"
     eq "Q=$want: every node admitted some" 3 "$(json 'len([v for v in j["admitted"].values() if v > 0])' <"$WORK/q$q.json")"
     for _ in $(seq 1 30); do # the last reports arrive within a second
-        used=$(apictl -o json quota list | json "[x['used'] for x in j if x['profile_name'] == 'q$q'][0]")
+        used=$(quota "q$q" | json 'j["used"]')
         [ "$used" == "$want" ] && break
         sleep 0.1
     done
@@ -75,13 +79,13 @@ done
 # an idle node's lease comes back: c takes a slice, serves 10, goes quiet
 for _ in $(seq 1 10); do code c /api/shop-v1/x -H "API-Token: $T_IDLE" >/dev/null; done
 sleep 1.2 # c's report
-c_held=$(apictl -o json quota list | json "[l['granted'] for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'][0]")
+c_held=$(leases qidle c | json 'j[0]["granted"]')
 [ "$c_held" -gt 10 ] && ok "c holds a slice of qidle ($c_held)" || not_ok "c holds '$c_held'"
 for _ in $(seq 1 60); do
-    [ "$(apictl -o json quota list | json "len([l for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'])")" == 0 ] && break
+    [ "$(leases qidle c | json 'len(j)')" == 0 ] && break
     sleep 0.1
 done
-eq "idle for 3 s: c gave its lease back" "0" "$(apictl -o json quota list | json "len([l for x in j if x['profile_name'] == 'qidle' for l in x['leases'] if l['node_id'] == 'c'])")"
+eq "idle for 3 s: c gave its lease back" "0" "$(leases qidle c | json 'len(j)')"
 "$PY" tests/integration/quota_count.py "$T_IDLE" /api/shop-v1/x 4 20 3000 "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/idle.json"
 eq "a and b use what c gave back: 10 + $(json 'j["total"]' <"$WORK/idle.json") = 300" 290 "$(json 'j["total"]' <"$WORK/idle.json")"
 
@@ -89,17 +93,16 @@ eq "a and b use what c gave back: 10 + $(json 'j["total"]' <"$WORK/idle.json") =
 "$PY" tests/integration/quota_count.py "$T_KILL" /api/shop-v1/x 3 20 300 \
     "${DP_PORT[a]}" "${DP_PORT[b]}" "${DP_PORT[c]}" >"$WORK/k1.json"
 c_used=$(json 'j["admitted"]["'"${DP_PORT[c]}"'"]' <"$WORK/k1.json")
-apictl -o json quota list | json "[x for x in j if x['profile_name'] == 'qkill'][0]" >"$WORK/k-before"
-c_granted=$(json "[l['granted'] for l in j['leases'] if l['node_id'] == 'c'][0]" <"$WORK/k-before")
+c_granted=$(leases qkill c | json 'j[0]["granted"]')
 kill -9 "${PIDS[c]}"; wait "${PIDS[c]}" 2>/dev/null || true; unset "PIDS[c]"
 "$PY" tests/integration/quota_count.py "$T_KILL" /api/shop-v1/x 4 20 10000 \
     "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/k2.json"
 early=$(( $(json 'j["total"]' <"$WORK/k1.json") + $(json 'j["total"]' <"$WORK/k2.json") ))
 [ "$early" -lt 2000 ] && ok "while c's lease is out the others stop short ($early of 2000; c holds $c_granted, used $c_used)" || not_ok "admitted $early with c's lease out"
-apictl -o json quota list | json "[l for x in j if x['profile_name'] == 'qkill' for l in x['leases'] if l['node_id'] == 'c'][0]" >"$WORK/k-lease"
+leases qkill c | json 'j[0]' >"$WORK/k-lease"
 eq "c's lease shows its node gone" False "$(json 'j.get("connected", False)' <"$WORK/k-lease")"
 sleep 2.5
-eq "after the ttl c holds no lease" "[]" "$(apictl -o json quota list | json "[l for x in j if x['profile_name'] == 'qkill' for l in x['leases'] if l['node_id'] == 'c']")"
+eq "after the ttl c holds no lease" "[]" "$(leases qkill c)"
 grep -q 'event=quota_lease_reclaimed node=c' "$CP_LOG" && ok "control plane logs the reclaim" || not_ok "no reclaim logged"
 "$PY" tests/integration/quota_count.py "$T_KILL" /api/shop-v1/x 4 20 10000 \
     "${DP_PORT[a]}" "${DP_PORT[b]}" >"$WORK/k3.json"
@@ -135,7 +138,7 @@ stop_dp w
 # control plane away: a node admits from what it holds, never more, then 503
 eq "away: first request" 200 "$(code a /api/shop-v1/x -H "API-Token: $T_AWAY")"
 sleep 1.2 # a report: the control plane has acknowledged that use
-held=$(apictl -o json quota list | json "[l['granted'] - l['used'] for x in j if x['profile_name'] == 'qaway' for l in x['leases'] if l['node_id'] == 'a'][0]")
+held=$(leases qaway a | json 'j[0]["granted"] - j[0]["used"]')
 cp_port=${APICTL_SERVER##*:}
 kill9_cp
 SECONDS=1.5 "$PY" tests/integration/quota_count.py "$T_AWAY" /api/shop-v1/x 2 1000000 10000000 "${DP_PORT[a]}" >"$WORK/away.json"
@@ -159,7 +162,7 @@ st=$(code a /api/shop-v1/x -H "API-Token: $T_AWAY")
 eq "control plane back: admitted again" 200 "$st"
 [ "$st" == 200 ] || { tail -20 "$WORK/dp-a.log"; grep -v admin_call "$CP_LOG" | tail -30; }
 for _ in $(seq 1 30); do
-    used=$(apictl -o json quota list | json "[x['used'] for x in j if x['profile_name'] == 'qaway'][0]")
+    used=$(quota qaway | json 'j["used"]')
     [ "$used" -ge $((away + 3)) ] && break
     sleep 0.1
 done
